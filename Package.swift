@@ -1,0 +1,57 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "pgconnect",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "PGConnect", targets: ["PGConnect"]),
+        .library(name: "PGDiagnostics", targets: ["PGDiagnostics"]),
+        .executable(name: "pgconnect-check", targets: ["pgconnect-check"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .yum(["libpq-devel"]), .brew(["libpq"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"]), .yum(["openssl-devel"]), .brew(["openssl@3"])]
+        ),
+        .target(
+            name: "PGConnect",
+            dependencies: [
+                "CLibPQ",
+                "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "PGDiagnostics",
+            dependencies: [
+                "PGConnect",
+                "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "pgconnect-check",
+            dependencies: [
+                "PGDiagnostics",
+                "PGConnect",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "PGConnectTests", dependencies: ["PGConnect", "CLibPQ"]),
+        .testTarget(name: "PGDiagnosticsTests", dependencies: ["PGDiagnostics"]),
+        .testTarget(name: "pgconnect-checkTests", dependencies: ["PGDiagnostics"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

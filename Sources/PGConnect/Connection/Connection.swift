@@ -1,0 +1,285 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CLibPQ
+import Dispatch
+import Logging
+
+/// A connection to PostgreSQL through libpq, made and used without blocking Swift's
+/// cooperative thread pool.
+///
+/// Every libpq call for one connection runs on that connection's own serial dispatch queue;
+/// waits for the socket use `poll` there, so a slow network or a blocking DNS lookup inside
+/// libpq never stalls other tasks. Cancelling the calling task stops a connect or a query.
+///
+/// ```swift
+/// let connection = try await Connection.connect(options, timeout: .seconds(10))
+/// let rows = try await connection.query("SELECT current_user")
+/// print(rows[0][0].string ?? "", connection.tlsSession?.protocolVersion ?? "no TLS")
+/// await connection.close()
+/// ```
+public final class Connection: Sendable {
+    /// The options this connection was made with (print them: secrets are redacted).
+    public let options: ConnectionOptions
+    /// When each phase of the connection ended.
+    public let timings: ConnectionTimings
+    /// The TLS session, or `nil` if the connection is not encrypted.
+    public let tlsSession: TLSSession?
+    /// The server's version as libpq reports it (e.g. 150018 for 15.18).
+    public let serverVersion: Int
+    /// libpq's effective value for each keyword after defaults (`PQconninfo`); secrets removed.
+    public let effectiveOptions: ConnectionOptions
+
+    let handle: PGConnHandle
+    let queue: DispatchQueue
+    let waiter: SocketWaiter
+    let logger: Logger
+
+    private init(options: ConnectionOptions, effectiveOptions: ConnectionOptions, timings: ConnectionTimings,
+                 tlsSession: TLSSession?, serverVersion: Int, handle: PGConnHandle, queue: DispatchQueue,
+                 waiter: SocketWaiter, logger: Logger) {
+        self.options = options
+        self.effectiveOptions = effectiveOptions
+        self.timings = timings
+        self.tlsSession = tlsSession
+        self.serverVersion = serverVersion
+        self.handle = handle
+        self.queue = queue
+        self.waiter = waiter
+        self.logger = logger
+    }
+
+    /// Connects with `PQconnectStartParams` and `PQconnectPoll`.
+    ///
+    /// - Parameters:
+    ///   - options: the keywords to pass; empty values count as unset, `PG*` variables and
+    ///     libpq's defaults fill in the rest.
+    ///   - timeout: give up (``ConnectionError/Code/timeout``) when the whole attempt, all
+    ///     hosts included, takes longer. `nil` waits as long as libpq does (`connect_timeout`).
+    ///   - logger: receives connection events and server notices.
+    /// - Throws: ``ConnectionError`` with libpq's message, the SQLSTATE of a server error, and
+    ///   the phase reached; ``ConnectionError/Code/cancelled`` if the task is cancelled.
+    public static func connect(_ options: ConnectionOptions, timeout: Duration? = nil,
+                               logger: Logger = Logger(label: "pgconnect")) async throws -> Connection {
+        try options.validate()
+        KeyPassphraseHook.install()
+        let queue = DispatchQueue(label: "pgconnect.connection")
+        let waiter = SocketWaiter()
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        return try await perform(on: queue, waiter: waiter) { cancellation in
+            try connectBlocking(options, deadline: deadline, cancellation: cancellation, queue: queue, waiter: waiter, logger: logger)
+        }
+    }
+
+    /// Runs `body` on `queue` and returns its result, cancelling it if the task is cancelled.
+    static func perform<T: Sendable>(on queue: DispatchQueue, waiter: SocketWaiter,
+                                     _ body: @escaping @Sendable (OperationCancellation) throws -> T) async throws -> T {
+        let cancellation = OperationCancellation()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                queue.async { continuation.resume(with: Result { try body(cancellation) }) }
+            }
+        } onCancel: {
+            waiter.cancel(cancellation)
+        }
+    }
+
+    // MARK: Connecting (runs on `queue`)
+
+    private static func connectBlocking(_ options: ConnectionOptions, deadline: ContinuousClock.Instant?,
+                                        cancellation: OperationCancellation, queue: DispatchQueue,
+                                        waiter: SocketWaiter, logger: Logger) throws -> Connection {
+        if cancellation.isCancelled {
+            throw ConnectionError(code: .cancelled, phase: .options, message: "the connection attempt was cancelled before it started")
+        }
+        var timings = ConnectionTimings()
+        let pairs = options.pairs.filter { !$0.value.isEmpty }
+        let pointer: OpaquePointer? = withCStringArray(pairs.map(\.keyword)) { keywords in
+            withCStringArray(pairs.map(\.value)) { values in
+                PQconnectStartParams(keywords, values, 0)
+            }
+        }
+        guard let pointer else {
+            throw ConnectionError(code: .outOfMemory, phase: .options, message: "libpq could not allocate a connection object")
+        }
+        let handle = PGConnHandle(pointer, logger: logger)
+        timings.resolved = .now - timings.start
+        PQsetErrorVerbosity(pointer, PQERRORS_VERBOSE)
+
+        var progress = ConnectProgress()
+        if PQstatus(pointer) == CONNECTION_BAD {
+            // libpq refused the options, or every host failed inside PQconnectStartParams.
+            throw failure(handle, pointer, phase: progress.phaseForImmediateFailure(pointer))
+        }
+        progress.observe(pointer, timings: &timings)
+        var pollStatus = PGRES_POLLING_WRITING
+        while true {
+            switch pollStatus {
+            case PGRES_POLLING_OK:
+                timings.ready = .now - timings.start
+                if timings.authenticated == nil { timings.authenticated = timings.ready }
+                return finishConnect(options: options, handle: handle, pointer: pointer, timings: timings,
+                                     queue: queue, waiter: waiter, logger: logger)
+            case PGRES_POLLING_FAILED:
+                throw failure(handle, pointer, phase: progress.phase)
+            default:
+                let readiness = waiter.wait(socket: PQsocket(pointer), read: pollStatus == PGRES_POLLING_READING,
+                                            write: pollStatus == PGRES_POLLING_WRITING, deadline: deadline,
+                                            cancellation: cancellation)
+                switch readiness {
+                case .ready:
+                    pollStatus = PQconnectPoll(pointer)
+                    progress.observe(pointer, timings: &timings)
+                case .timedOut:
+                    handle.finish()
+                    throw ConnectionError(code: .timeout, phase: progress.phase,
+                                          message: "timeout expired while \(progress.phase.activity)")
+                case .cancelled:
+                    handle.finish()
+                    throw ConnectionError(code: .cancelled, phase: progress.phase,
+                                          message: "the connection attempt was cancelled while \(progress.phase.activity)")
+                }
+            }
+        }
+    }
+
+    private static func finishConnect(options: ConnectionOptions, handle: PGConnHandle, pointer: OpaquePointer,
+                                      timings: ConnectionTimings, queue: DispatchQueue, waiter: SocketWaiter,
+                                      logger: Logger) -> Connection {
+        PQsetErrorVerbosity(pointer, PQERRORS_DEFAULT)
+        _ = PQsetnonblocking(pointer, 1)
+        handle.installNoticeReceiver()
+        _ = KeyPassphraseHook.takeAskedWithoutPassword(pointer)
+        let connection = Connection(options: options, effectiveOptions: effectiveOptions(of: pointer), timings: timings,
+                                    tlsSession: TLSSession(pointer), serverVersion: Int(PQserverVersion(pointer)),
+                                    handle: handle, queue: queue, waiter: waiter, logger: logger)
+        logger.debug("connected", metadata: [
+            "postgres.ssl": "\(connection.tlsSession?.protocolVersion ?? "off")",
+            "postgres.connect_ms": "\(timings.ready?.milliseconds ?? 0)",
+        ])
+        return connection
+    }
+
+    private static func failure(_ handle: PGConnHandle, _ pointer: OpaquePointer, phase: ConnectionPhase) -> ConnectionError {
+        let message = String(cString: PQerrorMessage(pointer))
+        let askedForPassphrase = KeyPassphraseHook.takeAskedWithoutPassword(pointer)
+        handle.finish()
+        var error = ConnectionError(code: .connectionFailed, phase: phase, message: message)
+        if askedForPassphrase {
+            error.code = .keyPassphraseRequired
+            error.hint = "The private key file is encrypted and no sslpassword was given. Pass its passphrase "
+                + "as sslpassword (pgconnect never prompts on the terminal), or use an unencrypted key with mode 0600."
+        } else if let sqlState = error.sqlState, sqlState.hasPrefix("28") || sqlState == "3D000" || sqlState == "42501" {
+            error.code = .authenticationFailed
+        } else if phase == .options || (error.attempts.count <= 1 && !message.hasPrefix("connection to server")
+                                        && isOptionMessage(message)) {
+            error.code = .invalidOptions
+            error.phase = .options
+        }
+        return error
+    }
+
+    /// libpq's option-validation messages (`pqConnectOptions2`), which fail before any I/O.
+    private static func isOptionMessage(_ message: String) -> Bool {
+        ["invalid ", "could not match ", "weak sslmode", "invalid integer value", "invalid SSL protocol version range"]
+            .contains { message.hasPrefix($0) }
+    }
+
+    private static func effectiveOptions(of pointer: OpaquePointer) -> ConnectionOptions {
+        var values: [String: String] = [:]
+        if let info = PQconninfo(pointer) {
+            defer { PQconninfoFree(info) }
+            var cursor = info
+            while let keyword = cursor.pointee.keyword {
+                let name = String(cString: keyword)
+                if let value = cursor.pointee.val, !ConnectionOptions.isSecret(name) { values[name] = String(cString: value) }
+                cursor += 1
+            }
+        }
+        return ConnectionOptions(values)
+    }
+
+    // MARK: Closing
+
+    /// Whether ``close()`` was called or the connection broke.
+    public var isClosed: Bool {
+        queue.sync { handle.pointer.map { PQstatus($0) != CONNECTION_OK } ?? true }
+    }
+
+    /// Closes the connection (`PQfinish`). Safe to call more than once.
+    public func close() async {
+        let handle = self.handle
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async {
+                handle.finish()
+                continuation.resume()
+            }
+        }
+    }
+}
+
+/// Tracks how far a connection attempt got, from `PQstatus` after each poll.
+struct ConnectProgress {
+    private(set) var phase: ConnectionPhase = .connecting
+
+    mutating func observe(_ pointer: OpaquePointer, timings: inout ConnectionTimings) {
+        let now = ContinuousClock.now - timings.start
+        let status = PQstatus(pointer)
+        switch status {
+        case CONNECTION_STARTED:
+            // A (new) attempt: a later host or the plaintext retry of sslmode=prefer.
+            phase = .connecting
+            timings.tcpConnected = nil
+            timings.tlsEstablished = nil
+            timings.authenticated = nil
+        case CONNECTION_MADE, CONNECTION_SSL_STARTUP, CONNECTION_GSS_STARTUP:
+            if timings.tcpConnected == nil { timings.tcpConnected = now }
+            phase = PQsslInUse(pointer) != 0 ? .authentication : .tls
+        case CONNECTION_AWAITING_RESPONSE:
+            if timings.tcpConnected == nil { timings.tcpConnected = now }
+            phase = .authentication
+        case CONNECTION_AUTH_OK:
+            if timings.authenticated == nil { timings.authenticated = now }
+            phase = .startup
+        case CONNECTION_OK, CONNECTION_BAD:
+            break
+        default:
+            if timings.authenticated == nil { timings.authenticated = now }
+            phase = .startup
+        }
+        if PQsslInUse(pointer) != 0, timings.tlsEstablished == nil {
+            if timings.tcpConnected == nil { timings.tcpConnected = now }
+            timings.tlsEstablished = now
+        }
+    }
+
+    /// The phase of a failure reported by `PQconnectStartParams` itself.
+    func phaseForImmediateFailure(_ pointer: OpaquePointer) -> ConnectionPhase {
+        let message = String(cString: PQerrorMessage(pointer))
+        return message.hasPrefix("connection to server") ? .connecting : .options
+    }
+}
+
+extension ConnectionPhase {
+    var activity: String {
+        switch self {
+        case .options: "checking the options"
+        case .connecting: "connecting to the server"
+        case .tls: "negotiating TLS"
+        case .authentication: "authenticating"
+        case .startup: "waiting for the server to finish startup"
+        case .query: "running a query"
+        }
+    }
+}
+
+/// Calls `body` with a NULL-terminated array of C strings that lives for the call.
+func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let duplicates = strings.map { strdup($0) }
+    defer { duplicates.forEach { free($0) } }
+    var pointers = duplicates.map { UnsafePointer<CChar>($0) }
+    pointers.append(nil)
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}

@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// Waits for a libpq socket to become ready, on the connection's own dispatch queue (never on
+/// Swift's cooperative pool), until a deadline, and wakes early when the task is cancelled.
+///
+/// Cancellation writes to a self-pipe that every wait polls beside the socket, so a cancelled
+/// task stops within one `poll` wake-up rather than at the next timeout.
+final class SocketWaiter: Sendable {
+    enum Readiness { case ready, timedOut, cancelled }
+
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    init() {
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) == 0 {
+            for fd in fds {
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            }
+        }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+    }
+
+    deinit {
+        if wakeRead >= 0 { close(wakeRead) }
+        if wakeWrite >= 0 { close(wakeWrite) }
+    }
+
+    /// Cancels `operation` and wakes the wait in progress, if any. A wake-up meant for an
+    /// earlier operation only makes a later wait poll once more.
+    func cancel(_ operation: OperationCancellation) {
+        operation.cancel()
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+    }
+
+    /// Blocks the calling (dispatch) thread until `socket` is readable/writable as asked.
+    func wait(socket: Int32, read: Bool, write: Bool, deadline: ContinuousClock.Instant?, cancellation: OperationCancellation) -> Readiness {
+        while true {
+            if cancellation.isCancelled { return .cancelled }
+            var timeout: Int32 = -1
+            if let deadline {
+                let remaining = deadline - .now
+                if remaining <= .zero { return .timedOut }
+                let (seconds, attoseconds) = remaining.components
+                let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1
+                timeout = Int32(clamping: milliseconds)
+            }
+            var events: Int16 = 0
+            if read { events |= Int16(POLLIN) }
+            if write { events |= Int16(POLLOUT) }
+            var fds = [pollfd(fd: socket, events: events, revents: 0), pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            let result = poll(&fds, 2, timeout)
+            if result < 0 {
+                if errno == EINTR { continue }
+                return .ready  // let libpq find and report the socket error
+            }
+            if fds[1].revents != 0 { drain() }
+            if fds[0].revents != 0 { return .ready }
+            if result == 0, let deadline, deadline <= .now { return .timedOut }
+        }
+    }
+
+    private func drain() {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while read(wakeRead, &buffer, buffer.count) > 0 {}
+    }
+}
+
+/// Whether one operation (a connect or a query) was cancelled by its task.
+final class OperationCancellation: Sendable {
+    private let cancelled = Mutex(false)
+    func cancel() { cancelled.withLock { $0 = true } }
+    var isCancelled: Bool { cancelled.withLock { $0 } }
+}

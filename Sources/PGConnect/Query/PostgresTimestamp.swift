@@ -1,0 +1,92 @@
+import Foundation
+
+/// Parses and formats PostgreSQL's text timestamps (`DateStyle = ISO`, the default).
+enum PostgresTimestamp {
+    /// Reads `2024-01-02 03:04:05.678901+00`, `...+05:30`, a bare `timestamp` (taken as UTC),
+    /// or a `date` (`2024-01-02`). Returns nil for `infinity`, BC dates or anything else.
+    static func parse(_ text: String) -> Date? {
+        var scalars = Substring(text).utf8[...]
+        func number(_ digits: Int) -> Int? {
+            guard scalars.count >= digits else { return nil }
+            var value = 0
+            for _ in 0..<digits {
+                let byte = scalars.first!
+                guard (48...57).contains(byte) else { return nil }
+                value = value * 10 + Int(byte - 48)
+                scalars = scalars.dropFirst()
+            }
+            return value
+        }
+        func expect(_ character: Character) -> Bool {
+            guard scalars.first == character.asciiValue else { return false }
+            scalars = scalars.dropFirst()
+            return true
+        }
+        guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2) else { return nil }
+        var hour = 0, minute = 0, second = 0
+        var fraction = 0.0
+        var offsetSeconds = 0
+        if expect(" ") || expect("T") {
+            guard let h = number(2), expect(":"), let m = number(2), expect(":"), let s = number(2) else { return nil }
+            (hour, minute, second) = (h, m, s)
+            if expect(".") {
+                var scale = 0.1
+                while let byte = scalars.first, (48...57).contains(byte) {
+                    fraction += Double(byte - 48) * scale
+                    scale /= 10
+                    scalars = scalars.dropFirst()
+                }
+            }
+            if let sign = scalars.first, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
+                scalars = scalars.dropFirst()
+                guard let oh = number(2) else { return nil }
+                var om = 0, os = 0
+                if expect(":") { guard let m = number(2) else { return nil }; om = m }
+                if expect(":") { guard let s = number(2) else { return nil }; os = s }
+                offsetSeconds = (oh * 3600 + om * 60 + os) * (sign == UInt8(ascii: "-") ? -1 : 1)
+            }
+        }
+        guard scalars.isEmpty else { return nil }
+        let days = daysFromCivil(year: year, month: month, day: day)
+        let seconds = Double(days * 86400 + hour * 3600 + minute * 60 + second - offsetSeconds) + fraction
+        return Date(timeIntervalSince1970: seconds)
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS.ffffff+00`.
+    static func format(_ date: Date) -> String {
+        let interval = date.timeIntervalSince1970
+        var seconds = Int(interval.rounded(.down))
+        var micros = Int(((interval - Double(seconds)) * 1_000_000).rounded())
+        if micros == 1_000_000 { seconds += 1; micros = 0 }
+        let days = Int((Double(seconds) / 86400).rounded(.down))
+        let secondOfDay = seconds - days * 86400
+        let (year, month, day) = civilFromDays(days)
+        func pad(_ value: Int, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(micros, 6))+00"
+    }
+
+    // Howard Hinnant's days-from-civil algorithms (proleptic Gregorian calendar).
+    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146097 + doe - 719468
+    }
+
+    static func civilFromDays(_ days: Int) -> (Int, Int, Int) {
+        let z = days + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}

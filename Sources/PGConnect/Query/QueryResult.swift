@@ -1,0 +1,153 @@
+import CLibPQ
+import Foundation
+
+/// Owns one `PGresult` and clears it exactly once, in `deinit`.
+///
+/// `@unchecked Sendable`: a `PGresult` is immutable once libpq hands it over and libpq's
+/// accessors only read it, so concurrent reads from several threads are safe.
+final class ResultHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { PQclear(pointer) }
+}
+
+/// The rows and status of one query, read lazily from libpq's result (no copy of the data).
+public struct QueryResult: Sendable, RandomAccessCollection {
+    /// A result column.
+    public struct Column: Sendable, Hashable {
+        /// The column's name as the server sent it.
+        public var name: String
+        /// The type OID (e.g. 23 for int4, 25 for text).
+        public var typeOID: UInt32
+    }
+
+    let handle: ResultHandle
+    /// The columns, in order.
+    public let columns: [Column]
+    let columnIndex: [String: Int]
+
+    init(_ handle: ResultHandle) {
+        self.handle = handle
+        let count = Int(PQnfields(handle.pointer))
+        columns = (0..<count).map { i in
+            Column(name: PQfname(handle.pointer, Int32(i)).map { String(cString: $0) } ?? "", typeOID: PQftype(handle.pointer, Int32(i)))
+        }
+        columnIndex = Dictionary(columns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The command tag, e.g. `SELECT 1` or `INSERT 0 3`.
+    public var commandTag: String { String(cString: PQcmdStatus(handle.pointer)) }
+
+    /// Rows affected by INSERT/UPDATE/DELETE/…, if the command reports it.
+    public var affectedRows: Int? { Int(String(cString: PQcmdTuples(handle.pointer))) }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { Int(PQntuples(handle.pointer)) }
+
+    /// The row at `index`.
+    public subscript(index: Int) -> Row {
+        precondition(index >= 0 && index < endIndex, "row index \(index) out of range 0..<\(endIndex)")
+        return Row(result: self, index: Int32(index))
+    }
+}
+
+/// One row of a ``QueryResult``.
+public struct Row: Sendable {
+    let result: QueryResult
+    let index: Int32
+
+    /// The number of columns.
+    public var count: Int { result.columns.count }
+
+    /// The field in column `column` (0-based).
+    public subscript(column: Int) -> Field {
+        precondition(column >= 0 && column < count, "column index \(column) out of range 0..<\(count)")
+        return Field(result: result, row: index, column: Int32(column))
+    }
+
+    /// The field in the column named `name`, or `nil` if there is no such column.
+    public subscript(name: String) -> Field? {
+        result.columnIndex[name].map { self[$0] }
+    }
+}
+
+/// One value of a row, in PostgreSQL's text format, with typed accessors.
+///
+/// Each accessor returns `nil` for SQL `NULL` and for text it cannot read as that type.
+public struct Field: Sendable {
+    let result: QueryResult
+    let row: Int32
+    let column: Int32
+
+    /// Whether the value is SQL `NULL`.
+    public var isNull: Bool { PQgetisnull(result.handle.pointer, row, column) != 0 }
+
+    /// The column this value belongs to.
+    public var columnInfo: QueryResult.Column { result.columns[Int(column)] }
+
+    /// The text as the server sent it.
+    public var string: String? {
+        guard !isNull, let value = PQgetvalue(result.handle.pointer, row, column) else { return nil }
+        return String(cString: value)
+    }
+
+    /// An integer column (`int2`, `int4`, `int8`, `oid`, or text holding an integer).
+    public var int: Int? { string.flatMap { Int($0) } }
+
+    /// `int8` as `Int64`.
+    public var int64: Int64? { string.flatMap { Int64($0) } }
+
+    /// `int4` as `Int32`.
+    public var int32: Int32? { string.flatMap { Int32($0) } }
+
+    /// A `bool` column (`t`/`f`).
+    public var bool: Bool? {
+        switch string {
+        case "t", "true", "on", "1": true
+        case "f", "false", "off", "0": false
+        default: nil
+        }
+    }
+
+    /// A `float4`/`float8`/`numeric` column (including `NaN`, `Infinity`).
+    public var double: Double? {
+        guard let text = string else { return nil }
+        switch text {
+        case "NaN": return .nan
+        case "Infinity": return .infinity
+        case "-Infinity": return -.infinity
+        default: return Double(text)
+        }
+    }
+
+    /// A `bytea` column in hex output format (`\x…`, the default since PostgreSQL 9.0).
+    public var bytes: [UInt8]? {
+        guard !isNull, let value = PQgetvalue(result.handle.pointer, row, column) else { return nil }
+        let length = Int(PQgetlength(result.handle.pointer, row, column))
+        return value.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+            let text = UnsafeBufferPointer(start: bytes, count: length)
+            guard length >= 2, text[0] == UInt8(ascii: "\\"), text[1] == UInt8(ascii: "x"), length % 2 == 0 else { return nil }
+            var decoded = [UInt8]()
+            decoded.reserveCapacity((length - 2) / 2)
+            var i = 2
+            while i < length {
+                guard let high = hexValue(text[i]), let low = hexValue(text[i + 1]) else { return nil }
+                decoded.append(high << 4 | low)
+                i += 2
+            }
+            return decoded
+        }
+    }
+
+    /// A `timestamptz`, `timestamp` (read as UTC) or `date` column, with `DateStyle=ISO`.
+    public var date: Date? { string.flatMap(PostgresTimestamp.parse) }
+}
+
+private func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+    default: nil
+    }
+}
