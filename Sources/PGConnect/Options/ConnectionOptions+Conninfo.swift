@@ -106,8 +106,8 @@ extension ConnectionOptions {
 
     private func render(redacting: Bool) -> String {
         pairs.map { keyword, value in
-            let shown = redacting && Self.isSecret(keyword) ? "***" : value
-            return "\(keyword)=\(Self.quote(shown))"
+            if redacting && Self.isSecret(keyword) { return "\(keyword)=***" }
+            return "\(keyword)=\(Self.quote(value))"
         }.joined(separator: " ")
     }
 

@@ -73,3 +73,11 @@ func editDistance(_ a: String, _ b: String) -> Int {
     }
     return previous[b.count]
 }
+
+extension ConnectionOptions {
+    /// The keyword of the linked libpq closest to `keyword` (for "did you mean" hints).
+    public static func closestKeyword(to keyword: String) -> String? { LibPQKeywords.linked.closest(to: keyword) }
+
+    /// Whether the linked libpq knows `keyword`.
+    public static func isKnownKeyword(_ keyword: String) -> Bool { LibPQKeywords.linked.contains(keyword) }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import Logging
+import PGConnect
+
+/// Follows one certificate login through the layers and reports what happened.
+///
+/// ```swift
+/// let report = await LoginChecker().check(options)
+/// print(TextReportRenderer().render(report))
+/// ```
+public struct LoginChecker: Sendable {
+    /// Give up on the whole connection attempt after this long.
+    public var timeout: Duration
+    /// Warn about certificates that expire within this many days.
+    public var expiryWarningDays: Int
+    public var logger: Logger
+
+    public init(timeout: Duration = .seconds(30), expiryWarningDays: Int = 30, logger: Logger = Logger(label: "pgconnect.check")) {
+        self.timeout = timeout
+        self.expiryWarningDays = expiryWarningDays
+        self.logger = logger
+    }
+
+    /// Checks a login with `options` (libpq's `PG*` variables and defaults fill the rest).
+    public func check(_ options: ConnectionOptions) async -> Report {
+        let effective = options.effective()
+        var report = Report(ok: false, target: Self.target(options, effective: effective))
+
+        do {
+            try options.validate()
+        } catch let error as ConnectionError {
+            report.checks.append(.init(layer: .config, id: "options", status: .fail, summary: error.primaryMessage))
+            report.diagnosis = FailureClassifier().diagnose(error, options: options)
+            return report
+        } catch {
+            report.diagnosis = .init(code: .unknown, layer: .config, summary: "Unexpected error", explanation: "\(error)")
+            return report
+        }
+        report.checks.append(.init(layer: .config, id: "options", status: .pass,
+                                   summary: "options accepted (sslmode=\(effective.sslmode?.rawValue ?? effective["sslmode"] ?? "prefer"))"))
+
+        let connection: Connection
+        do {
+            connection = try await Connection.connect(options, timeout: timeout, logger: logger)
+        } catch let error as ConnectionError {
+            let diagnosis = FailureClassifier().diagnose(error, options: options)
+            report.diagnosis = diagnosis
+            if diagnosis.layer == .config {
+                report.checks = [.init(layer: .config, id: "options", status: .fail, summary: error.primaryMessage)]
+            } else {
+                report.checks.append(contentsOf: Self.layerChecks(failedAt: diagnosis.layer, summary: diagnosis.summary))
+            }
+            return report
+        } catch {
+            report.diagnosis = .init(code: .unknown, layer: .network, summary: "Unexpected error", explanation: "\(error)")
+            return report
+        }
+        report.ok = true
+        report.timingsMilliseconds = connection.timings.phaseDurations.map { ($0.phase, $0.duration.milliseconds) }
+        if let tls = connection.tlsSession {
+            report.tls = Self.tlsReport(tls)
+        }
+        report.server = await Self.serverReport(connection)
+        report.checks.append(contentsOf: Self.successChecks(connection, report: report))
+        report.warnings = warnings(connection, effective: effective)
+        if !report.warnings.isEmpty {
+            report.checks.append(.init(layer: .session, id: "session-risks", status: .warn,
+                                       summary: "\(report.warnings.count) warning\(report.warnings.count == 1 ? "" : "s") about this login"))
+        }
+        await connection.close()
+        return report
+    }
+
+    static func target(_ options: ConnectionOptions, effective: ConnectionOptions) -> Report.Target {
+        Report.Target(host: effective["host"] ?? effective["hostaddr"], port: effective["port"], user: effective.user,
+                      dbname: effective.dbname, sslmode: effective["sslmode"], conninfo: options.redactedConninfo)
+    }
+
+    /// Pass for every layer before the failing one, fail for it, skip after it.
+    static func layerChecks(failedAt failed: Layer, summary: String) -> [Report.Check] {
+        let layers: [(Layer, String)] = [(.clientFiles, "client-files"), (.network, "tcp-connect"), (.tls, "tls-handshake"),
+                                         (.authentication, "authentication"), (.authorization, "authorization")]
+        return layers.compactMap { layer, id in
+            if layer < failed { return .init(layer: layer, id: id, status: .pass, summary: "ok") }
+            if layer == failed { return .init(layer: layer, id: id, status: .fail, summary: summary) }
+            if failed == .config { return nil }
+            return .init(layer: layer, id: id, status: .skip, summary: "not checked")
+        }
+    }
+
+    static func successChecks(_ connection: Connection, report: Report) -> [Report.Check] {
+        var checks: [Report.Check] = []
+        checks.append(.init(layer: .network, id: "tcp-connect", status: .pass,
+                            summary: "connected to \(report.target.host ?? "?") port \(report.target.port ?? "?")"))
+        if let tls = connection.tlsSession {
+            let server = tls.serverCertificate.map { " · server certificate \($0.subject)" } ?? ""
+            checks.append(.init(layer: .tls, id: "tls-handshake", status: .pass,
+                                summary: "\(tls.protocolVersion ?? "TLS") \(tls.cipher ?? "")\(server)"))
+        } else {
+            checks.append(.init(layer: .tls, id: "tls-handshake", status: .warn, summary: "no TLS: the connection is not encrypted"))
+        }
+        let dn = report.server?.clientDN.map { " with client certificate \($0)" } ?? " without a client certificate"
+        checks.append(.init(layer: .authentication, id: "authentication", status: .pass,
+                            summary: "logged in as \(report.server?.currentUser ?? "?")\(dn)"))
+        checks.append(.init(layer: .authorization, id: "authorization", status: .pass,
+                            summary: "database \(report.target.dbname ?? "?") open"))
+        return checks
+    }
+
+    static func tlsReport(_ tls: TLSSession) -> Report.TLSReport {
+        Report.TLSReport(protocolVersion: tls.protocolVersion, cipher: tls.cipher,
+                         serverCertificate: tls.serverCertificate.map(summary))
+    }
+
+    static func summary(_ certificate: CertificateInfo) -> Report.CertificateSummary {
+        Report.CertificateSummary(subject: certificate.subject, issuer: certificate.issuer, san: certificate.subjectAlternativeNames,
+                                  notAfter: certificate.notAfter.map(iso8601))
+    }
+
+    static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+
+    static func serverReport(_ connection: Connection) async -> Report.ServerReport {
+        let sql = """
+            SELECT current_setting('server_version'), current_user, s.client_dn, s.ssl
+            FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()
+            """
+        guard let result = try? await connection.query(sql), let row = result.first else {
+            return Report.ServerReport(version: nil, currentUser: nil, clientDN: nil, ssl: connection.tlsSession != nil)
+        }
+        return Report.ServerReport(version: row[0].string, currentUser: row[1].string, clientDN: row[2].string, ssl: row[3].bool)
+    }
+
+    func warnings(_ connection: Connection, effective: ConnectionOptions) -> [Report.Warning] {
+        var warnings: [Report.Warning] = []
+        let mode = connection.effectiveOptions["sslmode"] ?? effective["sslmode"] ?? "prefer"
+        if connection.tlsSession == nil, mode == "prefer" || mode == "allow" {
+            warnings.append(.init(code: .plaintextFallback,
+                                  summary: "sslmode=\(mode) connected without encryption: traffic, including any password, is readable on the network",
+                                  fixes: ["Use sslmode=verify-full with sslrootcert pointing at the server's CA."]))
+        } else if mode != "verify-full" {
+            let what = mode == "verify-ca"
+                ? "sslmode=verify-ca checks the server's CA but not its name: any certificate from that CA can impersonate the server"
+                : "sslmode=\(mode) does not verify the server's certificate: anyone on the network path can impersonate the server"
+            warnings.append(.init(code: .sslmodeUnverified, summary: what,
+                                  fixes: ["Use sslmode=verify-full with sslrootcert pointing at the CA that signed the server certificate."]))
+        }
+        if let server = connection.tlsSession?.serverCertificate {
+            if let notAfter = server.notAfter, notAfter.timeIntervalSinceNow < Double(expiryWarningDays) * 86400 {
+                let days = Int(notAfter.timeIntervalSinceNow / 86400)
+                warnings.append(.init(code: .serverCertExpiring,
+                                      summary: "the server certificate expires in \(days) day\(days == 1 ? "" : "s") (\(Self.iso8601(notAfter)))",
+                                      fixes: ["Renew the server certificate (ssl_cert_file) and reload the server: SELECT pg_reload_conf()"]))
+            }
+            if server.isCA {
+                warnings.append(.init(code: .serverCertIsCA,
+                                      summary: "the server certificate is itself a CA: whoever can read the server's key can mint certificates that this client trusts",
+                                      fixes: ["Issue the server certificate from a separate CA (scripts/make-pki.sh shows how) and trust only that CA."]))
+            }
+            if !server.subjectAlternativeNames.contains(where: { $0.hasPrefix("DNS:") || $0.hasPrefix("IP:") }) {
+                warnings.append(.init(code: .serverCertCNOnly,
+                                      summary: "the server certificate names its host only in the CN, with no subjectAltName",
+                                      fixes: ["Reissue it with subjectAltName DNS:<host> (and IP:<address> if clients connect by address)."]))
+            }
+        }
+        return warnings
+    }
+}

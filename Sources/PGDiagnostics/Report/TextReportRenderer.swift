@@ -1,0 +1,127 @@
+/// Renders a ``Report`` for a person reading a terminal top to bottom: each check with ✔/✘/!,
+/// then the diagnosis in plain words, its evidence and the fix, then warnings and timings.
+public struct TextReportRenderer: Sendable {
+    /// Whether to use ANSI colours (only on a TTY, and never with `NO_COLOR`).
+    public var colour: Bool
+
+    public init(colour: Bool = false) { self.colour = colour }
+
+    /// The report as text, ending with a newline.
+    public func render(_ report: Report) -> String {
+        var lines: [String] = []
+        let target = report.target
+        var heading = "pgconnect-check  "
+        heading += [target.user.map { "user=\($0)" }, target.host.map { "host=\($0)" }, target.port.map { "port=\($0)" },
+                    target.dbname.map { "dbname=\($0)" }, target.sslmode.map { "sslmode=\($0)" }]
+            .compactMap { $0 }.joined(separator: " ")
+        lines.append(bold(heading))
+        lines.append("")
+
+        let width = report.checks.map(\.layer.rawValue.count).max() ?? 0
+        for check in report.checks {
+            let mark: String
+            switch check.status {
+            case .pass: mark = paint("✔", 32)
+            case .fail: mark = paint("✘", 31)
+            case .warn: mark = paint("!", 33)
+            case .skip: mark = paint("-", 90)
+            }
+            let layer = check.layer.rawValue.padding(toLength: width, withPad: " ", startingAt: 0)
+            lines.append("  \(mark) \(layer)  \(check.summary)")
+            if let detail = check.detail {
+                for line in detail.split(separator: "\n", omittingEmptySubsequences: false) {
+                    lines.append("    " + String(repeating: " ", count: width + 2) + line)
+                }
+            }
+        }
+        lines.append("")
+
+        if let diagnosis = report.diagnosis {
+            lines.append(paint("✘ \(diagnosis.summary)", 31, bold: true) + "  [\(diagnosis.code.rawValue), layer \(diagnosis.layer.rawValue)]")
+            lines.append("")
+            lines.append(contentsOf: wrap(diagnosis.explanation, indent: "  "))
+            if !diagnosis.evidence.isEmpty {
+                lines.append("")
+                lines.append(bold("Evidence"))
+                for item in diagnosis.evidence { lines.append(contentsOf: bullet(item)) }
+            }
+            if let line = diagnosis.hbaLine {
+                lines.append("  pg_hba line: \(line.file):\(line.line): \(line.text)")
+            }
+            if !diagnosis.fixes.isEmpty {
+                lines.append("")
+                lines.append(bold("Fix"))
+                for fix in diagnosis.fixes { lines.append(contentsOf: bullet(fix)) }
+            }
+            if let message = diagnosis.libpqMessage {
+                lines.append("")
+                lines.append(bold("libpq said"))
+                for line in message.split(separator: "\n", omittingEmptySubsequences: false) { lines.append("  " + line) }
+            }
+        } else if report.ok {
+            var summary = "Connected"
+            if let user = report.server?.currentUser { summary += " as \(user)" }
+            if let version = report.server?.version { summary += " to PostgreSQL \(version)" }
+            if let tls = report.tls, let protocolVersion = tls.protocolVersion {
+                summary += " over \(protocolVersion)"
+                if let cipher = tls.cipher { summary += " (\(cipher))" }
+            } else {
+                summary += " without TLS"
+            }
+            lines.append(paint("✔ " + summary + ".", 32, bold: true))
+        }
+
+        if !report.warnings.isEmpty {
+            lines.append("")
+            lines.append(bold("Warnings"))
+            for warning in report.warnings {
+                lines.append(contentsOf: bullet("\(paint("!", 33)) \(warning.summary)  [\(warning.code.rawValue)]"))
+                for fix in warning.fixes { lines.append(contentsOf: wrap("fix: " + fix, indent: "      ")) }
+            }
+        }
+
+        if !report.timingsMilliseconds.isEmpty {
+            lines.append("")
+            lines.append("Timings: " + report.timingsMilliseconds.map { "\($0.phase) \(Self.format($0.milliseconds)) ms" }
+                .joined(separator: " · "))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func format(_ milliseconds: Double) -> String {
+        let rounded = (milliseconds * 10).rounded() / 10
+        return String(rounded)
+    }
+
+    private func bullet(_ text: String) -> [String] {
+        var lines = wrap(text, indent: "    ")
+        if !lines.isEmpty { lines[0] = "  • " + lines[0].dropFirst(4) }
+        return lines
+    }
+
+    private func wrap(_ text: String, indent: String, width: Int = 96) -> [String] {
+        var result: [String] = []
+        for paragraph in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            var line = ""
+            for word in paragraph.split(separator: " ", omittingEmptySubsequences: false) {
+                if !line.isEmpty && line.count + word.count + 1 > width - indent.count {
+                    result.append(indent + line)
+                    line = String(word)
+                } else {
+                    line += line.isEmpty ? String(word) : " " + word
+                }
+            }
+            result.append(indent + line)
+        }
+        return result
+    }
+
+    private func paint(_ text: String, _ code: Int, bold: Bool = false) -> String {
+        guard colour else { return text }
+        return "\u{1B}[\(bold ? "1;" : "")\(code)m\(text)\u{1B}[0m"
+    }
+
+    private func bold(_ text: String) -> String {
+        colour ? "\u{1B}[1m\(text)\u{1B}[0m" : text
+    }
+}
