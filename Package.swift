@@ -49,9 +49,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "PGConnectTests", dependencies: ["PGConnect", "CLibPQ"]),
-        .testTarget(name: "PGDiagnosticsTests", dependencies: ["PGDiagnostics"]),
-        .testTarget(name: "pgconnect-checkTests", dependencies: ["PGDiagnostics"]),
+        .target(name: "PGTestSupport", dependencies: ["PGConnect"], path: "Tests/PGTestSupport"),
+        .testTarget(name: "PGConnectTests", dependencies: ["PGConnect", "CLibPQ", "PGTestSupport"]),
+        .testTarget(name: "PGDiagnosticsTests", dependencies: ["PGDiagnostics", "PGTestSupport"]),
+        .testTarget(name: "pgconnect-checkTests", dependencies: ["pgconnect-check", "PGTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

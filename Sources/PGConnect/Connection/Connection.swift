@@ -223,22 +223,30 @@ public final class Connection: Sendable {
 /// Tracks how far a connection attempt got, from `PQstatus` after each poll.
 struct ConnectProgress {
     private(set) var phase: ConnectionPhase = .connecting
+    /// Whether this attempt has started a TLS handshake (libpq's `ssl_in_use` is already set then).
+    private var handshaking = false
 
     mutating func observe(_ pointer: OpaquePointer, timings: inout ConnectionTimings) {
         let now = ContinuousClock.now - timings.start
-        let status = PQstatus(pointer)
-        switch status {
+        switch PQstatus(pointer) {
         case CONNECTION_STARTED:
             // A (new) attempt: a later host or the plaintext retry of sslmode=prefer.
             phase = .connecting
+            handshaking = false
             timings.tcpConnected = nil
             timings.tlsEstablished = nil
             timings.authenticated = nil
-        case CONNECTION_MADE, CONNECTION_SSL_STARTUP, CONNECTION_GSS_STARTUP:
+        case CONNECTION_SSL_STARTUP, CONNECTION_GSS_STARTUP:
             if timings.tcpConnected == nil { timings.tcpConnected = now }
-            phase = PQsslInUse(pointer) != 0 ? .authentication : .tls
+            handshaking = true
+            phase = .tls
+        case CONNECTION_MADE:
+            if timings.tcpConnected == nil { timings.tcpConnected = now }
+            phase = .tls
+            if handshaking { tlsDone(pointer, now, &timings) }
         case CONNECTION_AWAITING_RESPONSE:
             if timings.tcpConnected == nil { timings.tcpConnected = now }
+            if handshaking { tlsDone(pointer, now, &timings) }
             phase = .authentication
         case CONNECTION_AUTH_OK:
             if timings.authenticated == nil { timings.authenticated = now }
@@ -249,10 +257,13 @@ struct ConnectProgress {
             if timings.authenticated == nil { timings.authenticated = now }
             phase = .startup
         }
-        if PQsslInUse(pointer) != 0, timings.tlsEstablished == nil {
-            if timings.tcpConnected == nil { timings.tcpConnected = now }
-            timings.tlsEstablished = now
-        }
+    }
+
+    /// The handshake finished (libpq moved on to the startup packet).
+    private mutating func tlsDone(_ pointer: OpaquePointer, _ now: Duration, _ timings: inout ConnectionTimings) {
+        handshaking = false
+        phase = .authentication
+        if PQsslInUse(pointer) != 0, timings.tlsEstablished == nil { timings.tlsEstablished = now }
     }
 
     /// The phase of a failure reported by `PQconnectStartParams` itself.

@@ -115,6 +115,7 @@ extension ConnectionError: CustomStringConvertible, CustomDebugStringConvertible
     public var description: String {
         var text = "\(code) during \(phase.rawValue): \(primaryMessage)"
         if let sqlState { text += " (SQLSTATE \(sqlState))" }
+        if let hint { text += ". Hint: \(hint)" }
         return text
     }
 

@@ -1,0 +1,222 @@
+import Foundation
+import PGTestSupport
+import XCTest
+@testable import PGConnect
+
+/// Certificate logins against the real server from scripts/test.sh.
+final class ConnectionTests: XCTestCase {
+    var server: TestServer!
+
+    override func setUpWithError() throws {
+        guard let server = TestServer.shared else {
+            throw XCTSkip("needs the PostgreSQL server started by scripts/test.sh (PGCONNECT_TEST_ENV)")
+        }
+        self.server = server
+    }
+
+    func testCertificateLoginSucceedsWithTimingsAndTLSSession() async throws {
+        let connection = try await Connection.connect(server.options(), timeout: .seconds(10))
+        let user = try await connection.query("SELECT current_user")
+        XCTAssertEqual(user[0][0].string, "alice")
+
+        let timings = connection.timings
+        let marks = [timings.resolved, timings.tcpConnected, timings.tlsEstablished, timings.authenticated, timings.ready]
+        XCTAssertTrue(marks.allSatisfy { $0 != nil }, "every phase is timed: \(timings)")
+        let values = marks.compactMap { $0 }
+        XCTAssertEqual(values, values.sorted(), "phases end in order")
+        XCTAssertEqual(timings.phaseDurations.map(\.phase), ["dns", "tcp", "tls", "authentication", "total"])
+
+        let tls = try XCTUnwrap(connection.tlsSession)
+        XCTAssertEqual(tls.library, "OpenSSL")
+        XCTAssertTrue(tls.protocolVersion == "TLSv1.3" || tls.protocolVersion == "TLSv1.2")
+        XCTAssertNotNil(tls.cipher)
+        XCTAssertGreaterThan(tls.keyBits ?? 0, 0)
+        let certificate = try XCTUnwrap(tls.serverCertificate)
+        XCTAssertEqual(certificate.commonName, "localhost")
+        XCTAssertEqual(certificate.subject, "CN=localhost")
+        XCTAssertTrue(certificate.subjectAlternativeNames.contains("DNS:localhost"))
+        XCTAssertTrue(certificate.subjectAlternativeNames.contains("IP:127.0.0.1"))
+        XCTAssertTrue(certificate.issuer.contains("pgconnect Root CA"))
+        XCTAssertTrue(certificate.isValid())
+        XCTAssertFalse(certificate.isCA)
+        XCTAssertEqual(certificate.extendedKeyUsage, ["serverAuth"])
+        XCTAssertEqual(certificate.sha256Fingerprint.count, 32 * 3 - 1)
+        XCTAssertGreaterThan(connection.serverVersion, 100_000)
+        XCTAssertEqual(connection.effectiveOptions.sslmode, .verifyFull)
+        XCTAssertNil(connection.effectiveOptions.sslpassword)
+
+        let dn = try await connection.query("SELECT client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        XCTAssertEqual(dn[0][0].string, "/O=pgconnect/CN=alice")
+        await connection.close()
+        await connection.close()  // closing twice is safe
+        XCTAssertTrue(connection.isClosed)
+    }
+
+    func testCertificateForAnotherUserIsRefusedWithSQLState() async throws {
+        do {
+            _ = try await Connection.connect(server.options(user: "bob", certificate: "alice"), timeout: .seconds(10))
+            XCTFail("bob must not log in with alice's certificate")
+        } catch let error as ConnectionError {
+            XCTAssertEqual(error.code, .authenticationFailed)
+            XCTAssertEqual(error.sqlState, "28000")
+            XCTAssertEqual(error.severity, "FATAL")
+            XCTAssertEqual(error.phase, .authentication)
+            XCTAssertEqual(error.primaryMessage, "certificate authentication failed for user \"bob\"")
+            XCTAssertTrue(error.message.contains("certificate authentication failed for user \"bob\""))
+        }
+    }
+
+    func testPreferFallbackKeepsEachAttemptsMessage() async throws {
+        do {
+            _ = try await Connection.connect(server.options(user: "bob", certificate: "alice", sslmode: .prefer), timeout: .seconds(10))
+            XCTFail("must fail")
+        } catch let error as ConnectionError {
+            XCTAssertEqual(error.attempts.count, 2, error.message)
+            XCTAssertEqual(error.attempts[0].primary, "certificate authentication failed for user \"bob\"")
+            XCTAssertTrue(error.attempts[1].primary.contains("no encryption"), error.attempts[1].primary)
+        }
+    }
+
+    func testUntrustedServerCertificateFailsInTLS() async throws {
+        var options = server.options()
+        options.sslrootcert = "\(server.otherPKI)/root.crt"
+        do {
+            _ = try await Connection.connect(options, timeout: .seconds(10))
+            XCTFail("must fail")
+        } catch let error as ConnectionError {
+            XCTAssertEqual(error.code, .connectionFailed)
+            XCTAssertEqual(error.phase, .tls)
+            XCTAssertEqual(error.primaryMessage, "SSL error: certificate verify failed")
+            XCTAssertNil(error.sqlState)
+        }
+    }
+
+    func testEncryptedKeyWithoutPasswordFailsClearlyAndNeverPrompts() async throws {
+        var options = server.options()
+        options.sslkey = "\(server.pki)/alice.enc.key"
+        do {
+            _ = try await Connection.connect(options, timeout: .seconds(10))
+            XCTFail("must fail")
+        } catch let error as ConnectionError {
+            XCTAssertEqual(error.code, .keyPassphraseRequired)
+            XCTAssertTrue(error.message.contains("could not load private key file"), error.message)
+            XCTAssertTrue(error.description.contains("sslpassword"), error.description)
+        }
+        options.sslpassword = "secret"
+        let connection = try await Connection.connect(options, timeout: .seconds(10))
+        let who = try await connection.query("SELECT current_user")
+        XCTAssertEqual(who[0][0].string, "alice")
+        await connection.close()
+    }
+
+    func testWrongKeyPasswordIsNotReportedAsMissing() async throws {
+        var options = server.options()
+        options.sslkey = "\(server.pki)/alice.enc.key"
+        options.sslpassword = "wrong-password"
+        do {
+            _ = try await Connection.connect(options, timeout: .seconds(10))
+            XCTFail("must fail")
+        } catch let error as ConnectionError {
+            XCTAssertEqual(error.code, .connectionFailed)
+            XCTAssertTrue(error.message.contains("bad decrypt"), error.message)
+            XCTAssertFalse(error.description.contains("wrong-password"))
+            XCTAssertFalse(error.debugDescription.contains("wrong-password"))
+        }
+    }
+
+    func testRefusedPortFailsWhileConnecting() async throws {
+        var options = server.options()
+        options.port = [1]
+        do {
+            _ = try await Connection.connect(options, timeout: .seconds(10))
+            XCTFail("must fail")
+        } catch let error as ConnectionError {
+            XCTAssertEqual(error.phase, .connecting)
+            XCTAssertTrue(error.message.contains("Connection refused"), error.message)
+        }
+    }
+
+    func testInvalidOptionValueFailsBeforeAnyIO() async throws {
+        var options = server.options()
+        options["sslmode"] = "verify_full"
+        do {
+            _ = try await Connection.connect(options)
+            XCTFail("must fail")
+        } catch let error as ConnectionError {
+            XCTAssertEqual(error.code, .invalidOptions)
+            XCTAssertEqual(error.phase, .options)
+            XCTAssertEqual(error.message.trimmingCharacters(in: .whitespacesAndNewlines), "invalid sslmode value: \"verify_full\"")
+        }
+    }
+
+    func testDeadlineStopsAServerThatNeverAnswers() async throws {
+        let silent = try SilentListener()
+        var options = server.options()
+        options.port = [silent.port]
+        let start = ContinuousClock.now
+        do {
+            _ = try await Connection.connect(options, timeout: .milliseconds(300))
+            XCTFail("must time out")
+        } catch let error as ConnectionError {
+            XCTAssertEqual(error.code, .timeout)
+            XCTAssertEqual(error.phase, .tls, "TCP connected; the SSLRequest got no answer")
+        }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(5))
+    }
+
+    func testCancellingTheTaskStopsTheAttempt() async throws {
+        let silent = try SilentListener()
+        var options = server.options()
+        options.port = [silent.port]
+        let task = Task { try await Connection.connect(options) }
+        try await Task.sleep(for: .milliseconds(100))
+        task.cancel()
+        do {
+            _ = try await task.value
+            XCTFail("must be cancelled")
+        } catch let error as ConnectionError {
+            XCTAssertEqual(error.code, .cancelled)
+        }
+    }
+
+    func testManyConcurrentConnectionsDoNotBlockEachOther() async throws {
+        let options = server.options()
+        try await withThrowingTaskGroup(of: String?.self) { group in
+            for _ in 0..<16 {
+                group.addTask {
+                    let connection = try await Connection.connect(options, timeout: .seconds(20))
+                    let user = try await connection.query("SELECT current_user")[0][0].string
+                    await connection.close()
+                    return user
+                }
+            }
+            for try await user in group { XCTAssertEqual(user, "alice") }
+        }
+    }
+}
+
+/// A TCP listener on 127.0.0.1 that accepts connections (via the kernel backlog) and never answers.
+final class SilentListener: @unchecked Sendable {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0, listen(fd, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(fd) }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import PGTestSupport
+import XCTest
+@testable import PGConnect
+
+final class QueryTests: XCTestCase {
+    var connection: Connection!
+
+    override func setUp() async throws {
+        guard let server = TestServer.shared else {
+            throw XCTSkip("needs the PostgreSQL server started by scripts/test.sh (PGCONNECT_TEST_ENV)")
+        }
+        connection = try await Connection.connect(server.options(), timeout: .seconds(10))
+    }
+
+    override func tearDown() async throws {
+        await connection?.close()
+    }
+
+    func testParameterisedQueryWithTypedAccessors() async throws {
+        let when = Date(timeIntervalSince1970: 1_700_000_000.25)
+        let result = try await connection.query(
+            "SELECT $1::text AS t, $2::int8 AS i, $3::bool AS b, $4::float8 AS d, $5::bytea AS x, $6::timestamptz AS ts, $7::int AS n, $8::date AS day",
+            ["it's a \"test\" ✓", Int64(9_007_199_254_740_993), true, 2.5, ByteaParameter([0, 1, 0xFE, 0xFF]), when, nil, "2024-02-29"])
+        XCTAssertEqual(result.count, 1)
+        XCTAssertEqual(result.columns.map(\.name), ["t", "i", "b", "d", "x", "ts", "n", "day"])
+        XCTAssertEqual(result.columns[1].typeOID, 20)
+        let row = result[0]
+        XCTAssertEqual(row["t"]?.string, "it's a \"test\" ✓")
+        XCTAssertEqual(row["i"]?.int64, 9_007_199_254_740_993)
+        XCTAssertEqual(row["b"]?.bool, true)
+        XCTAssertEqual(row["d"]?.double, 2.5)
+        XCTAssertEqual(row["x"]?.bytes, [0, 1, 0xFE, 0xFF])
+        XCTAssertEqual(row["ts"]?.date?.timeIntervalSince1970 ?? 0, when.timeIntervalSince1970, accuracy: 0.000_001)
+        XCTAssertEqual(row["n"]?.isNull, true)
+        XCTAssertNil(row["n"]?.int)
+        XCTAssertEqual(row["day"]?.date, Date(timeIntervalSince1970: 1_709_164_800))
+        XCTAssertNil(row["missing"])
+        XCTAssertEqual(result.commandTag, "SELECT 1")
+    }
+
+    func testParametersAreNeverInterpolated() async throws {
+        let hostile = "'; DROP TABLE x; --"
+        let result = try await connection.query("SELECT $1::text = $2::text", [hostile, hostile])
+        XCTAssertEqual(result[0][0].bool, true)
+    }
+
+    func testManyRowsAndSpecialFloats() async throws {
+        let result = try await connection.query("SELECT g, CASE g WHEN -1 THEN '-Infinity'::float8 WHEN 0 THEN 'NaN' ELSE 'Infinity' END FROM generate_series(-1, 1) g WHERE $1", [true])
+        XCTAssertEqual(result.count, 3)
+        XCTAssertEqual(result.map { $0[0].int }, [-1, 0, 1])
+        XCTAssertEqual(result[0][1].double, -.infinity)
+        XCTAssertTrue(result[1][1].double?.isNaN ?? false)
+    }
+
+    func testServerErrorCarriesSQLStateDetailAndHint() async throws {
+        do {
+            _ = try await connection.query("SELECT 1 / $1::int", [0])
+            XCTFail("must fail")
+        } catch let error as ConnectionError {
+            XCTAssertEqual(error.code, .server)
+            XCTAssertEqual(error.sqlState, "22012")
+            XCTAssertEqual(error.severity, "ERROR")
+            XCTAssertEqual(error.primaryMessage, "division by zero")
+            XCTAssertEqual(error.phase, .query)
+        }
+        // The connection stays usable after a server error.
+        let after = try await connection.query("SELECT 2")
+        XCTAssertEqual(after[0][0].int, 2)
+    }
+
+    func testCancellingAQueryStopsItOnTheServer() async throws {
+        let connection = self.connection!
+        let task = Task { try await connection.query("SELECT pg_sleep(30)") }
+        try await Task.sleep(for: .milliseconds(200))
+        let start = ContinuousClock.now
+        task.cancel()
+        do {
+            _ = try await task.value
+            XCTFail("must be cancelled")
+        } catch let error as ConnectionError {
+            XCTAssertEqual(error.code, .cancelled)
+        }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(5))
+        let after = try await connection.query("SELECT 3")
+        XCTAssertEqual(after[0][0].int, 3, "usable after cancellation")
+    }
+
+    func testCommandTagsAndAffectedRows() async throws {
+        _ = try await connection.query("CREATE TEMP TABLE t (v int)")
+        let insert = try await connection.query("INSERT INTO t SELECT generate_series(1, $1::int)", [5])
+        XCTAssertEqual(insert.affectedRows, 5)
+        XCTAssertEqual(insert.commandTag, "INSERT 0 5")
+        XCTAssertTrue(insert.isEmpty)
+    }
+
+    func testQueryOnClosedConnectionThrows() async throws {
+        await connection.close()
+        do {
+            _ = try await connection.query("SELECT 1")
+            XCTFail("must fail")
+        } catch let error as ConnectionError {
+            XCTAssertEqual(error.code, .connectionClosed)
+        }
+    }
+
+    func testTimestampParsingAndFormatting() {
+        XCTAssertEqual(PostgresTimestamp.parse("2024-01-02 03:04:05.5+05:30")?.timeIntervalSince1970, 1704144845.5)
+        XCTAssertEqual(PostgresTimestamp.parse("1970-01-01 00:00:00")?.timeIntervalSince1970, 0)
+        XCTAssertNil(PostgresTimestamp.parse("infinity"))
+        XCTAssertEqual(PostgresTimestamp.format(Date(timeIntervalSince1970: 0.5)), "1970-01-01 00:00:00.500000+00")
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import PGConnect
+
+/// The real PostgreSQL server and certificates that `scripts/test.sh` starts and makes.
+///
+/// test.sh exports `PGCONNECT_TEST_ENV` (the cluster's `cluster.env`) and `PGCONNECT_TEST_OTHER_PKI`
+/// (a second, unrelated CA). Integration tests skip with a clear message without them.
+public struct TestServer: Sendable {
+    public let host: String
+    public let port: Int
+    /// The PKI the server trusts: root.crt, server.crt, alice.crt/key, bob.crt/key, alice.enc.key ("secret").
+    public let pki: String
+    /// A PKI from another CA that the server does not trust.
+    public let otherPKI: String
+    /// The server's socket directory (superuser `postgres` logs in there with trust).
+    public let socketDirectory: String
+
+    /// The server from the environment, or `nil` when the tests run outside scripts/test.sh.
+    public static let shared: TestServer? = {
+        let environment = ProcessInfo.processInfo.environment
+        guard let path = environment["PGCONNECT_TEST_ENV"], let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            return nil
+        }
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            var value = String(line[line.index(after: equals)...])
+            if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
+            values[String(line[..<equals])] = value
+        }
+        guard let host = values["PGCONNECT_HOST"], let port = values["PGCONNECT_PORT"].flatMap({ Int($0) }),
+              let pki = values["PGCONNECT_PKI"], let socket = values["PGCONNECT_SOCKET_DIR"] else { return nil }
+        return TestServer(host: host, port: port, pki: pki, otherPKI: environment["PGCONNECT_TEST_OTHER_PKI"] ?? pki,
+                          socketDirectory: socket)
+    }()
+
+    /// Options for a verified certificate login as `user` with `certificate`'s cert and key.
+    public func options(user: String = "alice", certificate: String? = nil, sslmode: SSLMode = .verifyFull) -> ConnectionOptions {
+        let name = certificate ?? user
+        var options = ConnectionOptions()
+        options.host = [host]
+        options.port = [port]
+        options.dbname = "postgres"
+        options.user = user
+        options.sslmode = sslmode
+        options.sslrootcert = "\(pki)/root.crt"
+        options.sslcert = "\(pki)/\(name).crt"
+        options.sslkey = "\(pki)/\(name).key"
+        return options
+    }
+
+    /// The same as ``options(user:certificate:sslmode:)`` as a conninfo string.
+    public func conninfo(user: String = "alice", certificate: String? = nil) -> String {
+        (try? options(user: user, certificate: certificate).conninfoString()) ?? ""
+    }
+
+    /// Superuser over the Unix socket (pg_hba `local all all trust`).
+    public var admin: ConnectionOptions {
+        var options = ConnectionOptions()
+        options.host = [socketDirectory]
+        options.port = [port]
+        options.user = "postgres"
+        options.dbname = "postgres"
+        return options
+    }
+}
+
+/// A deterministic random generator (SplitMix64), so generated tests reproduce.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
