@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# setup.sh - make this machine able to build and test pgconnect; sourced by test.sh and demo.sh.
+#
+# Installs what is missing from Debian's packages when run as root (libpq-dev, libssl-dev,
+# pkg-config, openssl, and the PostgreSQL server); otherwise names what to install. Puts the
+# Swift toolchain on PATH if it is in /opt/swift but not on PATH.
+
+pgconnect_setup() {
+    local missing=() pkg
+    for pkg in libpq-dev libssl-dev pkg-config openssl postgresql; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$pkg")
+        fi
+    done
+    if ((${#missing[@]})); then
+        if ! command -v apt-get >/dev/null 2>&1; then
+            echo "setup: install these packages with your package manager: ${missing[*]}" >&2
+            return 1
+        fi
+        if [[ $(id -u) -ne 0 ]]; then
+            echo "setup: missing packages: ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2
+            return 1
+        fi
+        echo "setup: installing ${missing[*]}" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >&2
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    fi
+    if ! command -v swift >/dev/null 2>&1; then
+        if [[ -x /opt/swift/usr/bin/swift ]]; then
+            export PATH=/opt/swift/usr/bin:$PATH
+        else
+            echo "setup: no Swift toolchain on PATH; install Swift 6 (swift.org/install)" >&2
+            return 1
+        fi
+    fi
+}
