@@ -106,6 +106,16 @@ final class CheckCommandTests: XCTestCase {
         XCTAssertEqual((result.json?["diagnosis"] as? [String: Any])?["code"] as? String, "connection-refused")
     }
 
+    func testSilentServerTimesOutAndExitsTwo() throws {
+        let server = try server()
+        let silent = try SilentListener()
+        let start = Date()
+        let result = try run(["--format", "json", server.conninfo(), "--port", String(silent.port), "--connect-timeout", "1"])
+        XCTAssertEqual(result.status, 2, result.stdout)
+        XCTAssertEqual((result.json?["diagnosis"] as? [String: Any])?["code"] as? String, "timeout")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10)
+    }
+
     func testBadConninfoExitsThree() throws {
         let result = try run(["--format", "json", "sslcrt=/tmp/x"])
         XCTAssertEqual(result.status, 3)

@@ -78,10 +78,15 @@ public struct LoginChecker: Sendable {
 
     /// Pass for every layer before the failing one, fail for it, skip after it.
     static func layerChecks(failedAt failed: Layer, summary: String) -> [Report.Check] {
-        let layers: [(Layer, String)] = [(.clientFiles, "client-files"), (.network, "tcp-connect"), (.tls, "tls-handshake"),
-                                         (.authentication, "authentication"), (.authorization, "authorization")]
-        return layers.compactMap { layer, id in
-            if layer < failed { return .init(layer: layer, id: id, status: .pass, summary: "ok") }
+        let layers: [(Layer, String, String)] = [
+            (.clientFiles, "client-files", "libpq loaded the client files"),
+            (.network, "tcp-connect", "reached the server"),
+            (.tls, "tls-handshake", "TLS handshake completed"),
+            (.authentication, "authentication", "authenticated"),
+            (.authorization, "authorization", "authorized"),
+        ]
+        return layers.compactMap { layer, id, passed in
+            if layer < failed { return .init(layer: layer, id: id, status: .pass, summary: passed) }
             if layer == failed { return .init(layer: layer, id: id, status: .fail, summary: summary) }
             if failed == .config { return nil }
             return .init(layer: layer, id: id, status: .skip, summary: "not checked")
