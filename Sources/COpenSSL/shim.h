@@ -41,4 +41,15 @@ static inline unsigned long pgc_xn_flag_rfc2253(void) { return XN_FLAG_RFC2253; 
 
 static inline long pgc_BIO_get_mem_data(BIO *bio, char **data) { return BIO_get_mem_data(bio, data); }
 
+static inline int pgc_sk_X509_NAME_num(const STACK_OF(X509_NAME) *sk) { return sk_X509_NAME_num(sk); }
+static inline X509_NAME *pgc_sk_X509_NAME_value(const STACK_OF(X509_NAME) *sk, int i) { return sk_X509_NAME_value(sk, i); }
+
+static inline long pgc_SSL_set_tlsext_host_name(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
+static inline int pgc_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_min_proto_version(ctx, version); }
+static inline int pgc_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_max_proto_version(ctx, version); }
+static inline int pgc_TLS1_VERSION(void) { return TLS1_VERSION; }
+static inline int pgc_TLS1_1_VERSION(void) { return TLS1_1_VERSION; }
+static inline int pgc_TLS1_2_VERSION(void) { return TLS1_2_VERSION; }
+static inline int pgc_TLS1_3_VERSION(void) { return TLS1_3_VERSION; }
+
 #endif

@@ -2,8 +2,9 @@ import COpenSSL
 import Foundation
 
 extension CertificateInfo {
-    /// Reads an OpenSSL `X509` without taking ownership of it.
-    init(_ certificate: OpaquePointer) {
+    /// Reads an OpenSSL `X509` without taking ownership of it. For pgconnect's own modules
+    /// (PGDiagnostics reads certificate files with the same code).
+    @_spi(OpenSSL) public init(_ certificate: OpaquePointer) {
         subject = Self.name(X509_get_subject_name(certificate))
         issuer = Self.name(X509_get_issuer_name(certificate))
         commonName = Self.commonName(X509_get_subject_name(certificate))
@@ -19,7 +20,7 @@ extension CertificateInfo {
 
     /// RFC 2253 text of an X509_NAME (`X509_NAME_print_ex` with `XN_FLAG_RFC2253`), as PostgreSQL
     /// itself formats a client DN for `clientname=DN`.
-    static func name(_ name: OpaquePointer?) -> String {
+    @_spi(OpenSSL) public static func name(_ name: OpaquePointer?) -> String {
         guard let name, let bio = BIO_new(BIO_s_mem()) else { return "" }
         defer { BIO_free(bio) }
         guard X509_NAME_print_ex(bio, name, 0, pgc_xn_flag_rfc2253()) >= 0 else { return "" }
