@@ -92,7 +92,7 @@ struct CheckCommand: AsyncParsableCommand {
             report = Report(ok: false,
                             target: Report.Target(host: host, port: port, user: user, dbname: dbname, sslmode: sslmode, conninfo: ""),
                             checks: [.init(layer: .config, id: "options", status: .fail, summary: error.primaryMessage)],
-                            diagnosis: FailureClassifier().diagnose(error, options: ConnectionOptions()))
+                            diagnosis: FailureExplainer().diagnose(error, options: ConnectionOptions()))
         }
 
         switch format {

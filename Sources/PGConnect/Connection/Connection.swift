@@ -274,7 +274,8 @@ struct ConnectProgress {
 }
 
 extension ConnectionPhase {
-    var activity: String {
+    /// What the connection was doing in this phase, for messages ("negotiating TLS").
+    public var activity: String {
         switch self {
         case .options: "checking the options"
         case .connecting: "connecting to the server"

@@ -21,40 +21,62 @@ public struct LoginChecker: Sendable {
         self.logger = logger
     }
 
-    /// Checks a login with `options` (libpq's `PG*` variables and defaults fill the rest).
+    /// Checks a login with `options` (libpq's `PG*` variables and defaults fill the rest):
+    /// the options, the client files by libpq's rules, then a real libpq connection; a failure
+    /// is explained with a TLS probe of the client's own where libpq's message is not enough.
     public func check(_ options: ConnectionOptions) async -> Report {
         let effective = options.effective()
         var report = Report(ok: false, target: Self.target(options, effective: effective))
+        let explainer = FailureExplainer()
 
         do {
             try options.validate()
         } catch let error as ConnectionError {
             report.checks.append(.init(layer: .config, id: "options", status: .fail, summary: error.primaryMessage))
-            report.diagnosis = FailureClassifier().diagnose(error, options: options)
+            report.diagnosis = explainer.diagnose(error, options: options)
             return report
         } catch {
             report.diagnosis = .init(code: .unknown, layer: .config, summary: "Unexpected error", explanation: "\(error)")
             return report
         }
         report.checks.append(.init(layer: .config, id: "options", status: .pass,
-                                   summary: "options accepted (sslmode=\(effective.sslmode?.rawValue ?? effective["sslmode"] ?? "prefer"))"))
+                                   summary: "options accepted (sslmode=\(effective["sslmode"] ?? "prefer"))"))
+
+        // client-files: a problem here means libpq cannot (or silently will not) do what was asked.
+        let files = ClientFilesInspector(expiryWarningDays: expiryWarningDays).inspect(options)
+        report.checks.append(contentsOf: files.checks)
+        report.warnings.append(contentsOf: files.warnings)
+        if let diagnosis = files.diagnosis {
+            report.diagnosis = diagnosis
+            report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: nil))
+            return report
+        }
 
         let connection: Connection
         do {
             connection = try await Connection.connect(options, timeout: timeout, logger: logger)
         } catch let error as ConnectionError {
-            let diagnosis = FailureClassifier().diagnose(error, options: options)
+            var probe: TLSProbe.Result?
+            if explainer.wantsProbe(error) {
+                probe = await TLSProbe(timeout: min(timeout, .seconds(10))).probe(options)
+            }
+            let diagnosis = explainer.diagnose(error, options: options, evidence: .init(files: files, probe: probe))
             report.diagnosis = diagnosis
             if diagnosis.layer == .config {
                 report.checks = [.init(layer: .config, id: "options", status: .fail, summary: error.primaryMessage)]
+            } else if diagnosis.layer == .clientFiles {
+                report.checks.append(.init(layer: .clientFiles, id: "client-files-libpq", status: .fail, summary: diagnosis.summary))
+                report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: nil))
             } else {
-                report.checks.append(contentsOf: Self.layerChecks(failedAt: diagnosis.layer, summary: diagnosis.summary))
+                report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: diagnosis.layer, summary: diagnosis.summary))
             }
+            if let probe, !probe.serverChain.isEmpty { report.tls = Self.tlsReport(probe) }
             return report
         } catch {
             report.diagnosis = .init(code: .unknown, layer: .network, summary: "Unexpected error", explanation: "\(error)")
             return report
         }
+
         report.ok = true
         report.timingsMilliseconds = connection.timings.phaseDurations.map { ($0.phase, $0.duration.milliseconds) }
         if let tls = connection.tlsSession {
@@ -62,12 +84,15 @@ public struct LoginChecker: Sendable {
         }
         report.server = await Self.serverReport(connection)
         report.checks.append(contentsOf: Self.successChecks(connection, report: report))
-        report.warnings = warnings(connection, effective: effective)
+        await connection.close()
+        if connection.tlsSession != nil, let probe = await TLSProbe(timeout: min(timeout, .seconds(10))).probe(options) {
+            report.tls?.clientCANames = probe.clientCANames
+        }
+        report.warnings.append(contentsOf: warnings(connection, effective: effective, files: files, clientCANames: report.tls?.clientCANames ?? []))
         if !report.warnings.isEmpty {
             report.checks.append(.init(layer: .session, id: "session-risks", status: .warn,
                                        summary: "\(report.warnings.count) warning\(report.warnings.count == 1 ? "" : "s") about this login"))
         }
-        await connection.close()
         return report
     }
 
@@ -76,19 +101,19 @@ public struct LoginChecker: Sendable {
                       dbname: effective.dbname, sslmode: effective["sslmode"], conninfo: options.redactedConninfo)
     }
 
-    /// Pass for every layer before the failing one, fail for it, skip after it.
-    static func layerChecks(failedAt failed: Layer, summary: String) -> [Report.Check] {
+    /// The layers after `checked`: pass before the failing one, fail for it, not checked after it
+    /// (all "not checked" when nothing was attempted).
+    static func layerChecks(after checked: Layer, failedAt failed: Layer?, summary: String = "") -> [Report.Check] {
         let layers: [(Layer, String, String)] = [
-            (.clientFiles, "client-files", "libpq loaded the client files"),
             (.network, "tcp-connect", "reached the server"),
             (.tls, "tls-handshake", "TLS handshake completed"),
             (.authentication, "authentication", "authenticated"),
             (.authorization, "authorization", "authorized"),
         ]
-        return layers.compactMap { layer, id, passed in
+        return layers.filter { $0.0 > checked }.map { layer, id, passed in
+            guard let failed else { return .init(layer: layer, id: id, status: .skip, summary: "not checked: no connection attempted") }
             if layer < failed { return .init(layer: layer, id: id, status: .pass, summary: passed) }
             if layer == failed { return .init(layer: layer, id: id, status: .fail, summary: summary) }
-            if failed == .config { return nil }
             return .init(layer: layer, id: id, status: .skip, summary: "not checked")
         }
     }
@@ -117,6 +142,11 @@ public struct LoginChecker: Sendable {
                          serverCertificate: tls.serverCertificate.map(summary))
     }
 
+    static func tlsReport(_ probe: TLSProbe.Result) -> Report.TLSReport {
+        Report.TLSReport(protocolVersion: probe.protocolVersion, cipher: probe.cipher,
+                         serverCertificate: probe.serverChain.first.map(summary), clientCANames: probe.clientCANames)
+    }
+
     static func summary(_ certificate: CertificateInfo) -> Report.CertificateSummary {
         Report.CertificateSummary(subject: certificate.subject, issuer: certificate.issuer, san: certificate.subjectAlternativeNames,
                                   notAfter: certificate.notAfter.map(iso8601))
@@ -139,7 +169,8 @@ public struct LoginChecker: Sendable {
         return Report.ServerReport(version: row[0].string, currentUser: row[1].string, clientDN: row[2].string, ssl: row[3].bool)
     }
 
-    func warnings(_ connection: Connection, effective: ConnectionOptions) -> [Report.Warning] {
+    func warnings(_ connection: Connection, effective: ConnectionOptions, files: ClientFilesInspector.Result,
+                  clientCANames: [String]) -> [Report.Warning] {
         var warnings: [Report.Warning] = []
         let mode = connection.effectiveOptions["sslmode"] ?? effective["sslmode"] ?? "prefer"
         if connection.tlsSession == nil, mode == "prefer" || mode == "allow" {
@@ -147,9 +178,15 @@ public struct LoginChecker: Sendable {
                                   summary: "sslmode=\(mode) connected without encryption: traffic, including any password, is readable on the network",
                                   fixes: ["Use sslmode=verify-full with sslrootcert pointing at the server's CA."]))
         } else if mode != "verify-full" {
-            let what = mode == "verify-ca"
-                ? "sslmode=verify-ca checks the server's CA but not its name: any certificate from that CA can impersonate the server"
-                : "sslmode=\(mode) does not verify the server's certificate: anyone on the network path can impersonate the server"
+            let rootLoaded = files.rootCertificate?.exists == true && !files.rootCertificates.isEmpty
+            let what: String
+            if mode == "verify-ca" {
+                what = "sslmode=verify-ca checks the server's CA but not its name: any certificate from that CA can impersonate the server"
+            } else if connection.tlsSession != nil, rootLoaded {
+                what = "sslmode=\(mode) checks the server's chain only because \(files.rootCertificate?.path ?? "a root file") exists (libpq's rule), and never its name: a certificate for another host from that CA passes"
+            } else {
+                what = "sslmode=\(mode) does not verify the server's certificate: anyone on the network path can impersonate the server"
+            }
             warnings.append(.init(code: .sslmodeUnverified, summary: what,
                                   fixes: ["Use sslmode=verify-full with sslrootcert pointing at the CA that signed the server certificate."]))
         }
@@ -161,8 +198,9 @@ public struct LoginChecker: Sendable {
                                       fixes: ["Renew the server certificate (ssl_cert_file) and reload the server: SELECT pg_reload_conf()"]))
             }
             if server.isCA {
+                let signsClients = clientCANames.contains(server.subject)
                 warnings.append(.init(code: .serverCertIsCA,
-                                      summary: "the server certificate is itself a CA: whoever can read the server's key can mint certificates that this client trusts",
+                                      summary: "the server certificate is itself a CA\(signsClients ? " and the server accepts client certificates it signed" : ""): whoever can read the server's key can mint certificates that \(signsClients ? "log in" : "this client trusts")",
                                       fixes: ["Issue the server certificate from a separate CA (scripts/make-pki.sh shows how) and trust only that CA."]))
             }
             if !server.subjectAlternativeNames.contains(where: { $0.hasPrefix("DNS:") || $0.hasPrefix("IP:") }) {

@@ -2,14 +2,14 @@ import PGConnect
 import XCTest
 @testable import PGDiagnostics
 
-/// The classifier on libpq 15 messages recorded from real failures (the integration tests in
+/// The explainer on libpq 15 messages recorded from real failures (the integration tests in
 /// pgconnect-checkTests produce the same failures live).
-final class FailureClassifierTests: XCTestCase {
-    let classifier = FailureClassifier()
+final class FailureExplainerTests: XCTestCase {
+    let explainer = FailureExplainer()
     let options = ConnectionOptions(["user": "bob", "sslmode": "verify-full"])
 
     func diagnose(_ message: String, phase: ConnectionPhase, code: ConnectionError.Code = .connectionFailed) -> Report.Diagnosis {
-        classifier.diagnose(ConnectionError(code: code, phase: phase, message: message), options: options)
+        explainer.diagnose(ConnectionError(code: code, phase: phase, message: message), options: options)
     }
 
     func testPreferFallbackIsJudgedByTheTLSAttemptNotTheLastLine() {
@@ -39,7 +39,7 @@ final class FailureClassifierTests: XCTestCase {
 
     func testUnknownKeywordSuggestsTheNearestOne() {
         let error = ConnectionError(code: .invalidConninfo, phase: .options, message: "invalid connection option \"sslrootcrt\"")
-        let diagnosis = classifier.diagnose(error, options: options)
+        let diagnosis = explainer.diagnose(error, options: options)
         XCTAssertEqual(diagnosis.code, .unsupportedOption)
         XCTAssertTrue(diagnosis.fixes[0].contains("sslrootcert"), diagnosis.fixes[0])
     }

@@ -1,0 +1,438 @@
+import Foundation
+import PGConnect
+
+/// Turns a failed login into one diagnosis: the layer, a stable code, the explanation, the
+/// evidence it rests on and the fix.
+///
+/// It reads every attempt libpq made — with `sslmode=prefer` or `allow` the cause is in the
+/// TLS attempt, before the plaintext retry — and combines libpq's words with what the client
+/// can see for itself: the client files (``ClientFilesInspector``) and a TLS handshake of its
+/// own (``TLSProbe``). What it cannot name exactly it reports as `unknown` in the right layer,
+/// with libpq's message verbatim. A fix never lowers `sslmode` or turns verification off.
+public struct FailureExplainer: Sendable {
+    /// What was seen besides libpq's message.
+    public struct Evidence: Sendable {
+        public var files: ClientFilesInspector.Result?
+        public var probe: TLSProbe.Result?
+        public init(files: ClientFilesInspector.Result? = nil, probe: TLSProbe.Result? = nil) {
+            self.files = files
+            self.probe = probe
+        }
+    }
+
+    public init() {}
+
+    /// Whether a TLS probe would add evidence to this failure.
+    public func wantsProbe(_ error: ConnectionError) -> Bool {
+        guard error.phase == .tls || error.phase == .authentication else { return false }
+        let text = error.attempts.map(\.message).joined(separator: "\n")
+        return text.contains("SSL") || text.contains("certificate") || text.contains("alert")
+            || text.contains("server closed the connection unexpectedly") || text.contains("EOF")
+    }
+
+    /// The diagnosis for `error`, raised while connecting with `options`.
+    public func diagnose(_ error: ConnectionError, options: ConnectionOptions, evidence: Evidence = .init()) -> Report.Diagnosis {
+        var context = Context(error: error, options: options, evidence: evidence)
+        return context.diagnose()
+    }
+
+    /// The keyword of libpq's `invalid connection option "X"` / `invalid URI query parameter: "X"`.
+    static func unknownKeyword(_ error: ConnectionError) -> String? {
+        if error.code == .unknownKeyword, let start = error.message.firstIndex(of: "\"") {
+            return String(error.message[error.message.index(after: start)...].prefix { $0 != "\"" })
+        }
+        for prefix in ["invalid connection option \"", "invalid URI query parameter: \""] where error.message.hasPrefix(prefix) {
+            return String(error.message.dropFirst(prefix.count).prefix { $0 != "\"" })
+        }
+        return nil
+    }
+}
+
+/// One diagnosis in the making.
+private struct Context {
+    let error: ConnectionError
+    let options: ConnectionOptions
+    let effective: ConnectionOptions
+    let evidence: FailureExplainer.Evidence
+    /// The attempt that explains the failure: the TLS attempt of a prefer/allow fallback, else the last.
+    let attempt: ConnectionError.Attempt?
+    /// That attempt's text (libpq's words).
+    let text: String
+    var user: String { effective.user ?? "the requested user" }
+    var host: String { effective.host.first ?? "localhost" }
+
+    init(error: ConnectionError, options: ConnectionOptions, evidence: FailureExplainer.Evidence) {
+        self.error = error
+        self.options = options
+        self.effective = options.effective()
+        self.evidence = evidence
+        var decisive = error.attempts.last
+        if error.attempts.count > 1, let last = error.attempts.last, last.primary.hasSuffix("no encryption") {
+            // A prefer/allow plaintext retry: the cause is in the attempt before it.
+            decisive = error.attempts[error.attempts.count - 2]
+        }
+        self.attempt = decisive
+        self.text = decisive?.message ?? error.message
+    }
+
+    mutating func diagnose() -> Report.Diagnosis {
+        if let keyword = FailureExplainer.unknownKeyword(error) {
+            var fixes: [String] = []
+            if let suggestion = ConnectionOptions.closestKeyword(to: keyword) { fixes.append("Did you mean \(suggestion)? Correct the keyword.") }
+            fixes.append("If \(keyword) is an option of a newer libpq (e.g. sslcertmode and require_auth need libpq 16), install a newer libpq or drop the option.")
+            return make(.unsupportedOption, .config, "The linked libpq does not know the option \"\(keyword)\"",
+                        "libpq refuses a connection string with a keyword it does not know: \(error.primaryMessage)", fixes: fixes)
+        }
+        switch error.code {
+        case .invalidConninfo, .unknownKeyword, .invalidValue:
+            return make(.invalidConninfo, .config, "The connection options cannot be parsed",
+                        "libpq rejected the connection string before trying to connect: \(error.primaryMessage)",
+                        fixes: ["Correct the connection string; quote values containing spaces or quotes as key='value' and escape \\ and ' inside quotes."])
+        case .invalidOptions:
+            return make(.invalidConninfo, .config, "libpq refused an option value",
+                        "libpq checks option values before any network I/O and refused one: \(error.primaryMessage)",
+                        fixes: ["Correct the value named in the message (sslmode: disable, allow, prefer, require, verify-ca, verify-full)."])
+        case .keyPassphraseRequired:
+            return make(.keyEncrypted, .clientFiles, "The client key is encrypted and no passphrase was given",
+                        "libpq needs the key's passphrase (sslpassword) to load an encrypted private key. pgconnect never lets OpenSSL prompt on the terminal, so the key could not be loaded.",
+                        fixes: ["Give the passphrase with --sslpassword-file FILE (or sslpassword in the conninfo).",
+                                "Or store the key unencrypted with mode 0600: openssl pkey -in KEY.enc -out KEY && chmod 600 KEY"])
+        case .timeout:
+            return make(.timeout, .network, "The server did not answer in time",
+                        "The attempt was still \(error.phase.activity) when the time limit ran out. A firewall that drops packets, a wrong port that leads to a different service, or an overloaded server all look like this.",
+                        fixes: ["Check that \(host) port \(effective["port"] ?? "5432") is the PostgreSQL server and reachable from here: pg_isready -h \(host) -p \(effective["port"] ?? "5432")",
+                                "Raise --connect-timeout if the network is just slow."])
+        default:
+            break
+        }
+        if let network = networkDiagnosis() { return network }
+        if let files = clientFileDiagnosis() { return files }
+        if let tls = tlsDiagnosis() { return tls }
+        if let authentication = authenticationDiagnosis() { return authentication }
+        let layer = Self.layer(for: error.phase)
+        return make(.unknown, layer, "The connection failed in the \(layer.rawValue) layer",
+                    "pgconnect does not recognise this failure yet. libpq reported: \(attempt?.primary ?? error.primaryMessage)",
+                    fixes: ["Read the server's log for the same moment; it often says more than it tells the client."])
+    }
+
+    // MARK: network
+
+    func networkDiagnosis() -> Report.Diagnosis? {
+        let port = effective["port"] ?? "5432"
+        if text.contains("could not translate host name") {
+            return make(.hostUnresolved, .network, "The host name \(host) does not resolve",
+                        "DNS (or /etc/hosts) has no address for \(host): \(attempt?.primary ?? "")",
+                        fixes: ["Check the spelling of the host name and this machine's resolver: getent hosts \(host)",
+                                "If the name is only known inside another network, use hostaddr=ADDRESS together with host=\(host) (the name stays in use for verify-full)."])
+        }
+        if text.contains("Connection refused") {
+            return make(.connectionRefused, .network, "Nothing is listening on \(host) port \(port)",
+                        "The TCP connection was refused: no PostgreSQL server listens on that address and port, or a firewall rejects it.",
+                        fixes: ["Check the port (SHOW port on the server) and listen_addresses in postgresql.conf.",
+                                "Check that the server is running: pg_isready -h \(host) -p \(port)"])
+        }
+        if text.contains("server does not support SSL, but SSL was required") || evidence.probe?.sslResponse == "N" && text.contains("SSL") {
+            return make(.sslNotSupported, .network, "The server does not accept TLS connections",
+                        "The server answered PostgreSQL's SSLRequest with \"N\": ssl is off in its postgresql.conf (or a proxy in between does not pass TLS through). sslmode=\(effective["sslmode"] ?? "prefer") requires TLS, so libpq stopped.",
+                        evidence: evidence.probe?.sslResponse.map { ["the server's answer to SSLRequest: \($0)"] } ?? [],
+                        fixes: ["On the server: set ssl = on with ssl_cert_file, ssl_key_file (and ssl_ca_file for client certificates) in postgresql.conf, then SELECT pg_reload_conf();"])
+        }
+        return nil
+    }
+
+    // MARK: client files (libpq noticed before the pre-check did)
+
+    func clientFileDiagnosis() -> Report.Diagnosis? {
+        let table: [(String, DiagnosisCode, String)] = [
+            ("has group or world access", .keyPermissions, "The client key is readable by others"),
+            ("bad decrypt", .keyEncrypted, "The passphrase does not open the encrypted client key"),
+            ("certificate present, but not private key file", .keyFileMissing, "The client key file does not exist"),
+            ("certificate does not match private key file", .keyCertMismatch, "The client key does not belong to the certificate"),
+            ("does not exist\nEither provide the file", .rootCertMissing, "The root certificate file does not exist"),
+            ("could not read root certificate file", .certUnparsable, "The root certificate file cannot be read as PEM"),
+            ("could not read certificate file", .certUnparsable, "The client certificate file cannot be read as PEM"),
+            ("could not load private key file", .certUnparsable, "The client key cannot be loaded"),
+            ("could not open certificate file", .fileUnreadable, "The client certificate file cannot be opened"),
+            ("could not stat private key file", .fileUnreadable, "The client key file cannot be examined"),
+            ("is not a regular file", .fileUnreadable, "The client key is not a regular file"),
+        ]
+        for (needle, code, summary) in table where text.contains(needle) {
+            return make(code, .clientFiles, summary, "libpq refused its own files before the server was asked: \(attempt?.primary ?? "")",
+                        fixes: ["Run pgconnect-check with the same options: it inspects each file and names the fix."])
+        }
+        return nil
+    }
+
+    // MARK: tls
+
+    func tlsDiagnosis() -> Report.Diagnosis? {
+        let probe = evidence.probe
+        if text.contains("certificate verify failed") {
+            return serverCertificateDiagnosis(probe)
+        }
+        if text.contains("does not match host name") || text.contains("could not get server's host name from server certificate")
+            || text.contains("host name must be specified for a verified SSL connection") {
+            return nameMismatchDiagnosis(probe)
+        }
+        if let alert = Self.alert(in: text) ?? (Self.looksLikeLostConnection(text) ? probe?.serverAlert.flatMap(Self.alert(in:)) : nil) {
+            return alertDiagnosis(alert, probe)
+        }
+        let protocolHints = ["unsupported protocol", "no protocols available", "wrong version number", "protocol version",
+                             "This may indicate that the server does not support any SSL protocol version", "version too low", "version too high"]
+        if protocolHints.contains(where: text.contains) {
+            let minimum = effective["ssl_min_protocol_version"] ?? "TLSv1.2"
+            let maximum = effective["ssl_max_protocol_version"].flatMap { $0.isEmpty ? nil : $0 } ?? "the newest OpenSSL knows"
+            return make(.tlsVersionMismatch, .tls, "Client and server share no TLS protocol version",
+                        "The client allows \(minimum) to \(maximum); the server's ssl_min_protocol_version/ssl_max_protocol_version allow none of them.",
+                        evidence: [attempt?.primary ?? text],
+                        fixes: ["Align the ranges: on the client ssl_min_protocol_version/ssl_max_protocol_version, on the server the settings of the same names (TLSv1.2 and TLSv1.3 are the safe choices).",
+                                "Check the server's range: SHOW ssl_min_protocol_version; SHOW ssl_max_protocol_version;"])
+        }
+        if error.phase == .tls, Self.looksLikeLostConnection(text), let probe, probe.handshakeError == nil, probe.serverAlert == nil,
+           probe.serverAnswer != nil {
+            return nil  // the probe logged in fine; fall through to the generic report
+        }
+        return nil
+    }
+
+    func serverCertificateDiagnosis(_ probe: TLSProbe.Result?) -> Report.Diagnosis {
+        let root = evidence.files?.rootCertificate?.path ?? effective.sslrootcert ?? "~/.postgresql/root.crt"
+        var facts: [String] = []
+        if let probe {
+            for (i, certificate) in probe.serverChain.enumerated() {
+                facts.append("the server sent [\(i)] \(certificate.subject), issued by \(certificate.issuer)\(certificate.notAfter.map { ", valid until \(LoginChecker.iso8601($0))" } ?? "")")
+            }
+            if let reason = probe.verifyReason, let code = probe.verifyCode, code != 0 {
+                facts.append("OpenSSL: \(reason)\(probe.verifyErrorSubject.map { " (at depth \(probe.verifyErrorDepth ?? 0): \($0))" } ?? "")")
+            }
+        }
+        if let roots = evidence.files?.rootCertificates, !roots.isEmpty {
+            facts.append("\(root) holds: \(roots.map(\.subject).joined(separator: "; "))")
+        }
+        let mode = effective["sslmode"] ?? "prefer"
+        let modeNote = mode == "require" || mode == "prefer" || mode == "allow"
+            ? " (sslmode=\(mode) verifies the chain because the root certificate file exists: libpq's rule)" : ""
+        let code = probe?.verifyCode ?? -1
+        // X509_V_ERR_* values from OpenSSL's x509_vfy.h.
+        switch code {
+        case 10:
+            let notAfter = probe?.serverChain.first?.notAfter.map(LoginChecker.iso8601) ?? "the past"
+            return make(.serverCertExpired, .tls, "The server's certificate expired (\(notAfter))",
+                        "libpq checked the server's certificate\(modeNote) and OpenSSL found it expired; libpq prints only \"certificate verify failed\".",
+                        evidence: facts,
+                        fixes: ["On the server: install a renewed certificate as ssl_cert_file (and its key as ssl_key_file), then SELECT pg_reload_conf();"])
+        case 23:
+            return make(.serverCertRevoked, .tls, "The server's certificate is revoked by your sslcrl",
+                        "The CRL libpq loads (\(effective.sslcrl ?? "~/.postgresql/root.crl")) lists the server's certificate as revoked.",
+                        evidence: facts,
+                        fixes: ["The server needs a new certificate; if the revocation is a mistake, get an updated CRL from the CA."])
+        case 3:
+            return make(.serverCertUntrusted, .tls, "The server's certificate cannot be checked: a CRL is missing",
+                        "A CRL file was loaded (\(effective.sslcrl ?? "~/.postgresql/root.crl")), so OpenSSL checks revocation for every CA in the chain, and the file has no CRL for one of them.",
+                        evidence: facts,
+                        fixes: ["Add the missing CA's CRL to the sslcrl file (concatenate the PEM CRLs), or name a directory of CRLs with sslcrldir."])
+        default:
+            let serverSentIntermediate = (probe?.serverChain.count ?? 0) > 1
+            var explanation = "libpq could not verify the server's certificate chain against the CA certificates in \(root)\(modeNote); libpq prints only \"certificate verify failed\"."
+            var fixes = ["Point sslrootcert at the CA that issued the server's certificate (the root of the chain above), e.g. a copy of the server's ssl_ca_file's root or the CA you used to sign ssl_cert_file."]
+            if code == 9 {
+                explanation = "The server's certificate is not valid yet: its start date is in the future (or a clock is wrong)."
+                fixes = ["Check the clocks here and on the server (date -u); reissue the certificate if its start date is wrong."]
+            } else if code == 20 || code == 2, !serverSentIntermediate, let issuer = probe?.serverChain.first?.issuer,
+                      let roots = evidence.files?.rootCertificates, !roots.contains(where: { $0.subject == issuer }) {
+                explanation += " The server sends only its own certificate, issued by \(issuer), and \(root) does not contain that issuer: either the server should also send its intermediate CA, or \(root) holds a different CA."
+                fixes.append("If \(issuer) is an intermediate CA: on the server, make ssl_cert_file hold the server certificate followed by the intermediate, then SELECT pg_reload_conf();")
+            }
+            fixes.append("Compare what the server sends: openssl s_client -starttls postgres -connect \(host):\(effective["port"] ?? "5432") -showcerts </dev/null")
+            return make(.serverCertUntrusted, .tls, "The server's certificate is not trusted by \(root)", explanation, evidence: facts, fixes: fixes)
+        }
+    }
+
+    func nameMismatchDiagnosis(_ probe: TLSProbe.Result?) -> Report.Diagnosis {
+        var facts: [String] = []
+        var names: [String] = []
+        if let leaf = probe?.serverChain.first {
+            let outcome = HostnameMatcher.check(host: host, certificate: leaf)
+            names = outcome.examined
+            facts.append("the server's certificate: \(leaf.subject); subjectAltName: \(leaf.subjectAlternativeNames.isEmpty ? "none" : leaf.subjectAlternativeNames.joined(separator: ", "))")
+            facts.append("libpq compared \"\(host)\" with: \(outcome.examined.joined(separator: ", "))\(outcome.usedCommonName ? " (the CN counts only because no SAN of the host's type exists)" : "")")
+        }
+        let isIP = HostnameMatcher.ipBytes(host) != nil
+        var fixes: [String] = []
+        if let name = names.first(where: { HostnameMatcher.ipBytes($0) == nil && !$0.hasPrefix("*") }) {
+            fixes.append("Connect with a name the certificate carries: host=\(name)\(isIP ? " hostaddr=\(host)" : "")")
+        }
+        fixes.append("Or reissue the server certificate with subjectAltName = \(isIP ? "IP:\(host)" : "DNS:\(host)") (keep the existing names) and reload the server.")
+        return make(.serverNameMismatch, .tls, "The server's certificate does not name \(host)",
+                    "sslmode=verify-full checks that the certificate names the host you connect to. \(isIP ? "For an IP address libpq compares the certificate's IP SANs." : "For a host name libpq compares the DNS SANs, and the CN only when there are none.") \(attempt?.primary ?? "")",
+                    evidence: facts, fixes: fixes)
+    }
+
+    func alertDiagnosis(_ alert: String, _ probe: TLSProbe.Result?) -> Report.Diagnosis {
+        let files = evidence.files
+        var facts: [String] = ["the server ended the handshake with the TLS alert \"\(alert)\""]
+        if let leaf = files?.clientChain.first {
+            facts.append("the client certificate: \(leaf.subject), issued by \(leaf.issuer)")
+            facts.append("\(files?.certificate?.path ?? "the certificate file") holds \(files?.clientChain.count ?? 1) certificate\((files?.clientChain.count ?? 1) == 1 ? "" : "s")")
+        }
+        if let names = probe?.clientCANames, !names.isEmpty {
+            facts.append("the server accepts client certificates issued by: \(names.joined(separator: "; "))")
+        }
+        switch alert {
+        case "unknown ca":
+            return unknownCADiagnosis(facts: facts, probe: probe)
+        case "certificate revoked":
+            return make(.clientCertRevoked, .tls, "The server rejects the client certificate as revoked",
+                        "The server's CRL (ssl_crl_file or ssl_crl_dir) lists this certificate as revoked.",
+                        evidence: facts,
+                        fixes: ["Get a new client certificate for CN=\(files?.clientChain.first?.commonName ?? "…") from the CA and replace \(files?.certificate?.path ?? "the sslcert file")."])
+        case "certificate expired":
+            return make(.clientCertExpired, .clientFiles, "The server rejects the client certificate as expired",
+                        "The server's clock says the certificate is outside its validity period.",
+                        evidence: facts, fixes: ["Issue a new client certificate; compare the server's clock with this machine's (date -u)."])
+        case "protocol version":
+            return make(.tlsVersionMismatch, .tls, "Client and server share no TLS protocol version",
+                        "The server rejected the protocol version offered.", evidence: facts,
+                        fixes: ["Align ssl_min_protocol_version/ssl_max_protocol_version on both sides (TLSv1.2 or TLSv1.3)."])
+        default:
+            var explanation = "The server's OpenSSL refused the client certificate during the handshake with \"\(alert)\"."
+            if alert == "certificate required" || alert == "handshake failure", files?.sendsCertificate == false {
+                explanation = "The server requires a client certificate in the TLS handshake and none was sent."
+            }
+            return make(.clientCertRejected, .tls, "The server rejects the client certificate (\(alert))", explanation,
+                        evidence: facts,
+                        fixes: ["Read the server log at that moment: since PostgreSQL 16 it says why (\"Client certificate verification failed at depth N: ...\").",
+                                "Check the certificate: openssl x509 -noout -text -in \(files?.certificate?.path ?? "CERT") (validity, key usage, extended key usage clientAuth)."])
+        }
+    }
+
+    func unknownCADiagnosis(facts: [String], probe: TLSProbe.Result?) -> Report.Diagnosis {
+        let files = evidence.files
+        let chain = files?.clientChain ?? []
+        let accepted = Set(probe?.clientCANames ?? [])
+        guard let top = chain.last else {
+            return make(.clientCertUnknownCA, .tls, "The server does not know the CA of the client certificate",
+                        "The server answered \"unknown ca\": its ssl_ca_file does not contain the CA that issued the client certificate.",
+                        evidence: facts, fixes: ["Add the issuing CA to the server's ssl_ca_file and reload, or use a certificate from a CA it trusts."])
+        }
+        let reachesAccepted = chain.contains { accepted.contains($0.issuer) || accepted.contains($0.subject) }
+        if reachesAccepted, !accepted.isEmpty {
+            return make(.clientCertUnknownCA, .tls, "The server cannot complete the client certificate's chain",
+                        "The chain in the certificate file reaches a CA the server accepts, yet the server answered \"unknown ca\". The usual cause is on the server: ssl_crl_file has no CRL for one CA of the chain (with a CRL configured, OpenSSL requires one for every CA), or its CA file lacks an intermediate.",
+                        evidence: facts,
+                        fixes: ["On the server: put a CRL for every CA of the chain (root and intermediates) into ssl_crl_file, or remove ssl_crl_file; then SELECT pg_reload_conf();",
+                                "The server log (PostgreSQL 16+) names the failing depth: \"Client certificate verification failed at depth N\"."])
+        }
+        if let intermediate = Self.findIssuer(of: top, near: files?.certificate?.path, also: files?.rootCertificate?.path),
+           accepted.isEmpty || accepted.contains(intermediate.issuer) || accepted.contains(intermediate.subject) {
+            let certificatePath = files?.certificate?.path ?? "client.crt"
+            return make(.clientCertChainIncomplete, .clientFiles, "The client certificate file lacks the intermediate CA",
+                        "\(certificatePath) holds \(chain.count == 1 ? "only the leaf certificate" : "\(chain.count) certificates") and ends at \(top.subject), issued by the intermediate \(top.issuer). The server trusts only \(accepted.isEmpty ? "its root" : accepted.sorted().joined(separator: "; ")), so the client must send the intermediate too; without it the server answers \"unknown ca\".",
+                        evidence: facts + ["the intermediate \(intermediate.subject) (issued by \(intermediate.issuer)) is in \(intermediate.path)"],
+                        fixes: ["cat \(certificatePath) \(intermediate.path) > \(certificatePath.replacingOccurrences(of: ".crt", with: "")).chain.crt and point sslcert at it (leaf first, then the intermediate)."])
+        }
+        return make(.clientCertUnknownCA, .tls, "The server does not trust the CA that issued the client certificate",
+                    "The client certificate was issued by \(top.issuer), and the server's ssl_ca_file does not contain that CA\(accepted.isEmpty ? "" : " (it accepts: \(accepted.sorted().joined(separator: "; ")))"). Could not rule out: if \(top.issuer) is an intermediate under one of the accepted CAs, its certificate is missing from the client certificate file.",
+                    evidence: facts,
+                    fixes: ["Use a client certificate issued by a CA the server trusts, or add \(top.issuer)'s CA certificate to the server's ssl_ca_file and SELECT pg_reload_conf();",
+                            "If it is an intermediate: append its certificate to the sslcert file (leaf first)."])
+    }
+
+    /// A certificate whose subject is `certificate`'s issuer, in the files beside `path` or in `other`.
+    static func findIssuer(of certificate: CertificateInfo, near path: String?, also other: String?) -> (subject: String, issuer: String, path: String)? {
+        var candidates: [String] = []
+        if let path {
+            let directory = (path as NSString).deletingLastPathComponent
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory)) ?? []
+            for entry in entries.sorted().prefix(200) where [".crt", ".pem", ".cer"].contains(where: entry.hasSuffix) {
+                candidates.append(directory.isEmpty ? entry : directory + "/" + entry)
+            }
+        }
+        if let other { candidates.append(other) }
+        for candidate in candidates where candidate != path {
+            for found in PEMFile.certificates(atPath: candidate).certificates where found.info.subject == certificate.issuer && found.info.isCA {
+                return (found.info.subject, found.info.issuer, candidate)
+            }
+        }
+        return nil
+    }
+
+    // MARK: authentication (the messages the server sends verbatim)
+
+    func authenticationDiagnosis() -> Report.Diagnosis? {
+        guard let primary = attempt?.primary, attempt?.sqlState != nil else { return nil }
+        let files = evidence.files
+        let leaf = files?.clientChain.first
+        var facts: [String] = []
+        if let leaf {
+            facts.append("the client certificate: CN=\(leaf.commonName ?? "(none)"), DN (RFC 2253) \(leaf.subject)")
+        }
+        facts.append("the requested user: \(user)")
+        if primary.hasPrefix("certificate authentication failed for user") {
+            var explanation = "The TLS handshake and the certificate were fine; the server's cert method compared the certificate's name with the user and refused."
+            if let name = leaf?.commonName, name == user {
+                explanation += " The CN equals the user, so a pg_ident map must be in play (map= on the pg_hba line) and it has no line that gives \"\(user)\" — or the line uses clientname=DN."
+            } else {
+                explanation += " Either the CN (\(leaf?.commonName ?? "unknown")) differs from \"\(user)\" and the pg_hba line has no map, or the map has no line for it. Without the server's pg_hba.conf/pg_ident.conf (--hba/--ident) the tool cannot tell which."
+            }
+            return make(.certNameMismatch, .authentication, "The server did not accept the certificate's name for user \"\(user)\"",
+                        explanation, evidence: facts,
+                        fixes: ["Log in as the user the certificate names (user=\(leaf?.commonName ?? "CN")), or issue a certificate whose CN is \"\(user)\".",
+                                "Or map it: a pg_ident.conf line \"certmap \(leaf?.commonName ?? "CN") \(user)\" and map=certmap on the pg_hba line, then SELECT pg_reload_conf();",
+                                "Show the certificate's names: openssl x509 -noout -subject -nameopt RFC2253 -in \(files?.certificate?.path ?? "CERT")"])
+        }
+        if primary.hasPrefix("connection requires a valid client certificate") {
+            var explanation = "The pg_hba line for this connection uses cert (or clientcert=verify-ca/verify-full), and no client certificate arrived."
+            if let files, !files.sendsCertificate {
+                if let certificate = files.certificate {
+                    explanation += " libpq sent none: \(certificate.named ? "the named sslcert file is missing" : "sslcert was not given and \(certificate.path) does not exist") — libpq does not report that."
+                } else {
+                    explanation += " libpq sent none: no sslcert was given."
+                }
+            }
+            return make(.clientCertRequired, .authentication, "The server requires a client certificate and none was sent",
+                        explanation, evidence: facts,
+                        fixes: ["Name the certificate and key: sslcert=/path/client.crt sslkey=/path/client.key"])
+        }
+        return nil
+    }
+
+    // MARK: helpers
+
+    /// The TLS alert name in an OpenSSL reason like `tlsv1 alert unknown ca` or `sslv3 alert certificate revoked`.
+    static func alert(in text: String) -> String? {
+        guard let range = text.range(of: "alert ") else { return nil }
+        let rest = text[range.upperBound...]
+        let name = rest.prefix { $0 != "\n" && $0 != "(" && $0 != ":" }.trimmingCharacters(in: .whitespaces)
+        return name.isEmpty ? nil : name
+    }
+
+    static func looksLikeLostConnection(_ text: String) -> Bool {
+        ["server closed the connection unexpectedly", "SSL SYSCALL error", "EOF detected", "unexpected eof", "SSL connection has been closed unexpectedly"]
+            .contains(where: text.contains)
+    }
+
+    static func layer(for phase: ConnectionPhase) -> Layer {
+        switch phase {
+        case .options: .config
+        case .connecting: .network
+        case .tls: .tls
+        case .authentication: .authentication
+        case .startup, .query: .authorization
+        }
+    }
+
+    func make(_ code: DiagnosisCode, _ layer: Layer, _ summary: String, _ explanation: String,
+              evidence extra: [String] = [], fixes: [String]) -> Report.Diagnosis {
+        var evidence = extra
+        if error.attempts.count > 1 {
+            for (i, attempt) in error.attempts.enumerated() {
+                evidence.append("attempt \(i + 1): \(attempt.target.map { $0 + ": " } ?? "")\(attempt.primary)")
+            }
+        }
+        if let hint = error.hint, error.code == .keyPassphraseRequired { evidence.append(hint) }
+        return Report.Diagnosis(code: code, layer: layer, summary: summary, explanation: explanation, evidence: evidence,
+                                fixes: fixes, libpqMessage: error.message.trimmingCharacters(in: .whitespacesAndNewlines),
+                                sqlState: attempt?.sqlState ?? error.sqlState)
+    }
+}
