@@ -30,9 +30,20 @@ status  print running/stopped and the port; exit 0 if running, 3 if not, 4 if DI
         not a cluster directory
 
 start options:
-  --pki PKIDIR        PKI directory with root.crt, server.crt, server.key (required)
+  --pki PKIDIR        PKI directory with root.crt, server.crt, server.key (required;
+                      root.crt only without --ca-file)
+  --ca-file FILE      trust the CA certificate(s) in FILE for client certificates instead of
+                      PKIDIR/root.crt (copied into the data directory as root.crt, the
+                      ssl_ca_file); e.g. a bundle of several roots
+  --conf 'NAME = VALUE'
+                      append this line to postgresql.conf (repeatable; after the settings
+                      this script writes, so it overrides them), e.g. --conf 'ssl_crl_file = x'
+  --no-ssl            ssl = off: the server still starts (TLS files are installed, so
+                      ALTER SYSTEM SET ssl = on can enable it later), but every TCP login
+                      fails, since the only TCP pg_hba lines are hostssl
   --user NAME         login role to create (repeatable); default: the CN of every client
-                      certificate in PKIDIR (every *.crt except root/intermediate/server)
+                      certificate in PKIDIR (every *.crt except root/intermediate/server/
+                      server-expired/server-other)
   --port N            TCP port (default: a free port chosen by the kernel)
   --map               use "cert map=certmap" and write pg_ident.conf with the identity map
                       "certmap /^(.*)\$ \\1"
@@ -43,9 +54,21 @@ start options:
 
 Files in DIR: data/ (the data directory), server.log, initdb.log, cluster.env (sourceable:
 PGCONNECT_HOST PGCONNECT_PORT PGCONNECT_PKI PGCONNECT_CLUSTER PGCONNECT_SOCKET_DIR
-PGCONNECT_USERS PGCONNECT_DATA PGCONNECT_PG_BINDIR), and the socket .s.PGSQL.<port>.
+PGCONNECT_USERS PGCONNECT_DATA PGCONNECT_PG_BINDIR PGCONNECT_CA_FILE PGCONNECT_SSL), and the
+socket .s.PGSQL.<port>. PGCONNECT_CA_FILE is the file whose copy is the ssl_ca_file.
 DIR must not contain whitespace or quotes. Set PGCONNECT_PG_BINDIR to choose the
 PostgreSQL binaries (default: pg_config --bindir, else newest /usr/lib/postgresql/*/bin).
+
+Reconfiguring a running cluster: as superuser over the socket (the "admin:" line),
+  ALTER SYSTEM SET ssl_cert_file = '/abs/server.crt';  -- also ssl_key_file, ssl_ca_file,
+  SELECT pg_reload_conf();                             -- ssl_crl_file, ssl, ...
+and ALTER SYSTEM RESET ALL; SELECT pg_reload_conf(); to go back. Files named that way are
+read by the server process, which runs as the OS user '$PG_OS_USER' when this script runs
+as root: every directory on their path must be searchable (x) by that user, certificates
+and CRLs readable by it, and a private key must be OWNED by it with mode 0600 (or owned by
+root with mode 0640 and readable through its group); otherwise the reload is refused
+("could not load server certificate file" etc. in server.log) and the old TLS settings
+stay in force. New settings apply to connections opened after the reload is processed.
 
 Example:
   d=\$(mktemp -d)
@@ -195,8 +218,8 @@ free_port() {
 
 # ---------------------------------------------------------------- start
 cmd_start() {
-    local pki='' dir='' port='' map=0 port_given=0 arg
-    local users=() hba_lines=() ident_lines=()
+    local pki='' dir='' port='' map=0 port_given=0 arg ca_file='' ssl=on
+    local users=() hba_lines=() ident_lines=() conf_lines=()
     while (($# > 0)); do
         case $1 in
         -h | --help)
@@ -209,6 +232,23 @@ cmd_start() {
             shift
             ;;
         --pki=*) pki=${1#*=} ;;
+        --ca-file)
+            need_value "$1" $#
+            ca_file=$2
+            [[ -n $ca_file ]] || usage_error "start: --ca-file needs a file name"
+            shift
+            ;;
+        --ca-file=*)
+            ca_file=${1#*=}
+            [[ -n $ca_file ]] || usage_error "start: --ca-file needs a file name"
+            ;;
+        --conf)
+            need_value "$1" $#
+            conf_lines+=("$2")
+            shift
+            ;;
+        --conf=*) conf_lines+=("${1#*=}") ;;
+        --no-ssl) ssl=off ;;
         --user)
             need_value "$1" $#
             users+=("$2")
@@ -266,9 +306,25 @@ cmd_start() {
     fi
     [[ -d $pki ]] || die "PKI directory '$pki' does not exist (make it with scripts/make-pki.sh)"
     pki=$(abs_dir "$pki") || die "cannot enter PKI directory '$pki'"
-    local f
-    for f in root.crt server.crt server.key; do
+    local f needed=(server.crt server.key)
+    [[ -n $ca_file ]] || needed+=(root.crt)
+    for f in "${needed[@]}"; do
         [[ -r $pki/$f ]] || die "PKI directory '$pki' has no readable $f (make it with scripts/make-pki.sh)"
+    done
+    if [[ -n $ca_file ]]; then
+        [[ -f $ca_file && -r $ca_file ]] || die "--ca-file '$ca_file' is not a readable file"
+        if command -v openssl >/dev/null 2>&1; then
+            openssl x509 -in "$ca_file" -noout >/dev/null 2>&1 ||
+                die "--ca-file '$ca_file' holds no PEM certificate"
+        fi
+        ca_file=$(abs_dir "$(dirname -- "$ca_file")")/${ca_file##*/}
+    fi
+
+    for line in ${conf_lines[@]+"${conf_lines[@]}"}; do
+        [[ $line != *$'\n'* && $line != *$'\r'* ]] ||
+            usage_error "start: --conf must be a single line, got '$line'"
+        [[ $line =~ ^[[:space:]]*[A-Za-z_][A-Za-z0-9_.]*[[:space:]]*=[[:space:]]*[^[:space:]] ]] ||
+            usage_error "start: --conf expects 'name = value', got '$line'"
     done
 
     local line fields
@@ -292,7 +348,7 @@ cmd_start() {
             base=${crt##*/}
             base=${base%.crt}
             case $base in
-            root | intermediate | server) continue ;;
+            root | intermediate | server | server-expired | server-other) continue ;;
             *) users+=("$base") ;;
             esac
         done
@@ -373,7 +429,7 @@ cmd_start() {
     # ---- TLS material (the key must be owned by the server user with mode 0600)
     local data=$dir/data
     install -m 0644 -- "$pki/server.crt" "$data/server.crt"
-    install -m 0644 -- "$pki/root.crt" "$data/root.crt"
+    install -m 0644 -- "${ca_file:-$pki/root.crt}" "$data/root.crt"
     install -m 0600 -- "$pki/server.key" "$data/server.key"
     if is_root; then
         chown "$server_user:" -- "$data/server.crt" "$data/root.crt" "$data/server.key"
@@ -408,7 +464,7 @@ cmd_start() {
         if ((!port_given)); then
             port=$(free_port)
         fi
-        write_conf "$data" "$dir" "$port"
+        write_conf "$data" "$dir" "$port" "$ssl" ${conf_lines[@]+"${conf_lines[@]}"}
         if is_root; then
             chown "$server_user:" -- "$data/pg_hba.conf" "$data/pg_ident.conf" "$data/postgresql.conf"
         fi
@@ -465,6 +521,8 @@ cmd_start() {
         printf 'PGCONNECT_USERS="%s"\n' "${users[*]+"${users[*]}"}"
         printf 'PGCONNECT_DATA=%s\n' "$data"
         printf 'PGCONNECT_PG_BINDIR=%s\n' "$bindir"
+        printf 'PGCONNECT_CA_FILE=%s\n' "${ca_file:-$pki/root.crt}"
+        printf 'PGCONNECT_SSL=%s\n' "$ssl"
     } >"$dir/cluster.env"
     chmod 0644 -- "$dir/cluster.env"
 
@@ -479,6 +537,7 @@ cmd_start() {
         fi
     done
     note "running: data $data, log $log, env $dir/cluster.env"
+    [[ $ssl == on ]] || note "ssl = off: TCP logins fail until ALTER SYSTEM SET ssl = on; SELECT pg_reload_conf();"
     if [[ -n $first ]]; then
         printf 'host=127.0.0.1 port=%s dbname=postgres user=%s sslmode=verify-full sslrootcert=%s sslcert=%s sslkey=%s\n' \
             "$port" "$first" "$pki/root.crt" "$pki/$first.crt" "$pki/$first.key"
@@ -506,9 +565,11 @@ on_start_exit() {
     exit "$rc"
 }
 
-# write_conf DATA DIR PORT: initdb's postgresql.conf plus our settings (redone on a retry).
+# write_conf DATA DIR PORT SSL [LINE...]: initdb's postgresql.conf plus our settings and the
+# --conf lines (redone on a retry).
 write_conf() {
-    local data=$1 dir=$2 port=$3 conf=$1/postgresql.conf
+    local data=$1 dir=$2 port=$3 ssl=$4 conf=$1/postgresql.conf line
+    shift 4
     if [[ ! -f $data/postgresql.conf.initdb ]]; then
         cp -p -- "$conf" "$data/postgresql.conf.initdb"
     fi
@@ -519,7 +580,7 @@ write_conf() {
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir'
-ssl = on
+ssl = $ssl
 ssl_cert_file = 'server.crt'
 ssl_key_file = 'server.key'
 ssl_ca_file = 'root.crt'
@@ -531,6 +592,12 @@ log_connections = on
 log_line_prefix = '%m [%p] '
 logging_collector = off
 EOF
+    if (($# > 0)); then
+        printf '\n# ---- --conf lines\n' >>"$conf"
+        for line in "$@"; do
+            printf '%s\n' "$line" >>"$conf"
+        done
+    fi
 }
 
 # ensure_reachable DIR USER: USER must be able to search every ancestor of DIR. Ancestors under

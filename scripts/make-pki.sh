@@ -7,6 +7,12 @@
 #   server.crt server.key              server leaf (+ intermediate appended when there is one)
 #   <CN>.crt <CN>.key                  client leaf for each CN (+ intermediate appended)
 #   <CN>.enc.key                       with --encrypt-key CN:PASSWORD: same key, AES-256 encrypted
+#   crl.pem                            CRL of the CA that signs the leaves (lists --revoke'd certs)
+#   root.crl.pem                       CRL of the root (the same as crl.pem without an intermediate)
+#   server-expired.crt/.key            with --expired-server: an expired server certificate
+#   server-other.crt/.key              with --server-name-only NAME: server cert for DNS:NAME only
+#   ca-db/root/ ca-db/intermediate/    minimal `openssl ca` databases (index.txt, crlnumber) that
+#                                      keep revocations across runs
 #
 # Why a separate CA instead of a self-signed server.crt used as ssl_ca_file: if the server's own
 # self-signed certificate were the trust anchor, whoever can read server.key (the server host,
@@ -38,6 +44,16 @@ Options:
                           (repeatable; CN must be made in this run or have <CN>.key in DIR)
   --expired CN            make a client certificate for CN that expired in the past
                           (valid 2020-01-01 .. 2021-01-01; repeatable)
+  --not-yet-valid CN      make a client certificate for CN whose validity starts in the
+                          future (valid from now+10 years to now+11 years; repeatable)
+  --server-only-usage CN  make a client certificate for CN whose extendedKeyUsage is
+                          serverAuth only, no clientAuth ("wrong usage"; repeatable)
+  --revoke CN             make the client certificate for CN as usual, then revoke it
+                          (repeatable; CN need not be listed again as a positional CN)
+  --expired-server        also write server-expired.crt/.key: like server.crt (same CN and
+                          SAN) but expired (valid 2020-01-01 .. 2021-01-01)
+  --server-name-only NAME also write server-other.crt/.key: a server certificate with
+                          CN=NAME and subjectAltName DNS:NAME only (no IP address)
   --force                 make a new root (and intermediate) CA even if DIR already has one
   -h, --help              show this help
 
@@ -46,8 +62,17 @@ intermediate.crt/intermediate.key if present), so client certificates can be add
 The server certificate is made anew on every run. Keys are unencrypted PKCS#8 PEM, mode 0600.
 Client CNs must match [A-Za-z0-9_@][A-Za-z0-9._@-]* (they are used as file names).
 
-Example:
+Revocation: every run writes crl.pem (issued by the CA that signs the leaves: the
+intermediate when there is one, else the root) and root.crl.pem (issued by the root), both
+valid for --days. Revocations are recorded in DIR/ca-db/ and accumulate across runs; that
+database is reset when its CA is made anew. Verify a revoked leaf with e.g.
+  openssl verify -crl_check_all -CRLfile <(cat DIR/crl.pem DIR/root.crl.pem) \
+      -CAfile DIR/root.crt DIR/CN.crt          ->  "certificate revoked"
+
+Examples:
   $PROG --encrypt-key alice:secret --expired old /tmp/pki alice bob
+  $PROG --revoke carol --not-yet-valid future --server-only-usage wrongusage \
+      --expired-server --server-name-only db.example.test /tmp/pki alice
 EOF
 }
 
@@ -76,7 +101,13 @@ days=825
 dir=
 cns=()
 expired_cns=()
+not_yet_valid_cns=()
+server_only_cns=()
+revoke_cns=()
 encrypt_specs=()
+expired_server=0
+server_other=0
+server_other_name=
 
 need_value() {
     # $1 option name, $2 number of remaining args (including the option itself)
@@ -129,6 +160,35 @@ while (($# > 0)); do
         shift
         ;;
     --expired=*) expired_cns+=("${1#*=}") ;;
+    --not-yet-valid)
+        need_value "$1" $#
+        not_yet_valid_cns+=("$2")
+        shift
+        ;;
+    --not-yet-valid=*) not_yet_valid_cns+=("${1#*=}") ;;
+    --server-only-usage)
+        need_value "$1" $#
+        server_only_cns+=("$2")
+        shift
+        ;;
+    --server-only-usage=*) server_only_cns+=("${1#*=}") ;;
+    --revoke)
+        need_value "$1" $#
+        revoke_cns+=("$2")
+        shift
+        ;;
+    --revoke=*) revoke_cns+=("${1#*=}") ;;
+    --expired-server) expired_server=1 ;;
+    --server-name-only)
+        need_value "$1" $#
+        server_other=1
+        server_other_name=$2
+        shift
+        ;;
+    --server-name-only=*)
+        server_other=1
+        server_other_name=${1#*=}
+        ;;
     --)
         shift
         break
@@ -186,18 +246,44 @@ valid_san "$server_san" ||
 valid_cn() {
     [[ $1 =~ ^[A-Za-z0-9_@][A-Za-z0-9._@-]*$ ]] || return 1
     case $1 in
-    root | intermediate | server | openssl | *.enc) return 1 ;;
+    root | intermediate | server | server-expired | server-other | openssl | *.enc) return 1 ;;
     *) ;;
     esac
     ((${#1} <= 64)) || return 1
 }
+# seen[CN]: how CN is made in this run ("plain" for a positional CN, else the option's name).
 declare -A seen=()
-for cn in ${cns[@]+"${cns[@]}"} ${expired_cns[@]+"${expired_cns[@]}"}; do
-    valid_cn "$cn" ||
-        usage_error "invalid client CN '$cn' (allowed: [A-Za-z0-9_@][A-Za-z0-9._@-]*, at most 64 characters, not root/intermediate/server/openssl, not ending in .enc)"
-    [[ -z ${seen[$cn]:-} ]] || usage_error "client CN '$cn' given more than once"
-    seen[$cn]=1
+# add_cn CN HOW: validate CN and record it; every CN may be made only once per run.
+add_cn() {
+    local what=client
+    [[ $2 == plain ]] || what="$2"
+    valid_cn "$1" ||
+        usage_error "invalid $what CN '$1' (allowed: [A-Za-z0-9_@][A-Za-z0-9._@-]*, at most 64 characters, not root/intermediate/server/server-expired/server-other/openssl, not ending in .enc)"
+    [[ -z ${seen[$1]:-} ]] || usage_error "client CN '$1' given more than once"
+    seen[$1]=$2
+}
+for cn in ${cns[@]+"${cns[@]}"}; do add_cn "$cn" plain; done
+for cn in ${expired_cns[@]+"${expired_cns[@]}"}; do add_cn "$cn" --expired; done
+for cn in ${not_yet_valid_cns[@]+"${not_yet_valid_cns[@]}"}; do add_cn "$cn" --not-yet-valid; done
+for cn in ${server_only_cns[@]+"${server_only_cns[@]}"}; do add_cn "$cn" --server-only-usage; done
+# --revoke CN makes an ordinary client certificate for CN (also when CN is not a positional CN)
+# and then revokes it.
+declare -A revoked=()
+for cn in ${revoke_cns[@]+"${revoke_cns[@]}"}; do
+    [[ -z ${revoked[$cn]:-} ]] || usage_error "--revoke: '$cn' given more than once"
+    case ${seen[$cn]:-} in
+    '') add_cn "$cn" --revoke && cns+=("$cn") ;;
+    plain) ;;
+    *) usage_error "--revoke: '$cn' is also given to ${seen[$cn]}; only ordinary client certificates can be revoked" ;;
+    esac
+    revoked[$cn]=1
 done
+
+if ((server_other)); then
+    dns_re='^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$'
+    [[ $server_other_name =~ $dns_re && ${#server_other_name} -le 64 ]] ||
+        usage_error "--server-name-only: '$server_other_name' is not a DNS name (letters, digits and -, dot-separated labels, optionally *. first, at most 64 characters)"
+fi
 
 declare -A enc_pass=()
 for spec in ${encrypt_specs[@]+"${encrypt_specs[@]}"}; do
@@ -292,7 +378,25 @@ extendedKeyUsage = clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 
-# Only used for --expired (openssl ca can back-date; openssl x509 -req in 3.0 cannot).
+# --server-only-usage: a "client" certificate that may only authenticate servers.
+[ v3_client_serveronly ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+# --server-name-only NAME: a server certificate for DNS:NAME alone.
+[ v3_server_other ]
+basicConstraints = critical, CA:FALSE
+keyUsage = $server_ku
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:${server_other_name:-unused.invalid}
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+# Only used for certificates with chosen validity dates (--expired, --not-yet-valid,
+# --expired-server): openssl ca can set both dates; openssl x509 -req in 3.0 cannot.
 [ ca ]
 default_ca = expired_ca
 
@@ -310,6 +414,26 @@ preserve = yes
 [ policy_any ]
 organizationName = optional
 commonName = supplied
+EOF
+
+# Revocation and CRLs use the persistent database of one CA in DIR/ca-db/NAME, named through
+# the environment (so that no path has to be quoted for openssl's config syntax).
+crl_cnf=$work/crl.cnf
+cat >"$crl_cnf" <<EOF
+[ ca ]
+default_ca = crl_ca
+
+[ crl_ca ]
+dir = \$ENV::PGCONNECT_CA_DB
+database = \$dir/index.txt
+crlnumber = \$dir/crlnumber
+default_md = sha256
+default_crl_days = $days
+unique_subject = no
+crl_extensions = crl_ext
+
+[ crl_ext ]
+authorityKeyIdentifier = keyid:always
 EOF
 
 # new_key FILE: write a fresh unencrypted private key with mode 0600.
@@ -404,6 +528,35 @@ finish_leaf() {
     chmod 0644 -- "$crt"
 }
 
+# client_csr CN: a fresh key DIR/CN.key and a CSR for /O=pgconnect/CN=CN in the workspace.
+client_csr() {
+    new_key "$dir/$1.key"
+    ossl "making the CSR for $1" req -config "$cnf" -new -sha256 -key "$dir/$1.key" \
+        -subj "/O=pgconnect/CN=$1" -out "$work/$1.csr"
+}
+
+# sign_dated CSR OUT EXT_SECTION STARTDATE ENDDATE: sign with the leaf issuer, valid exactly
+# from STARTDATE to ENDDATE (YYYYMMDDHHMMSSZ), through the throw-away openssl ca in $work/ca.
+sign_dated() {
+    if [[ ! -d $work/ca ]]; then
+        mkdir -p -- "$work/ca/newcerts"
+        : >"$work/ca/index.txt"
+        local s
+        s=$(serial)
+        printf '%s\n' "${s#0x}" >"$work/ca/serial"
+    fi
+    rm -f -- "$2"
+    ossl "signing ${2##*/}" ca -config "$cnf" -batch -notext -preserveDN \
+        -in "$1" -out "$2" -cert "$issuer_crt" -keyfile "$issuer_key" \
+        -startdate "$4" -enddate "$5" -extfile "$cnf" -extensions "$3"
+}
+
+readonly PAST_START=20200101000000Z PAST_END=20210101000000Z
+
+# leaves: "PURPOSE|NAME|EXPECT" - verify NAME.crt for PURPOSE; EXPECT is "ok" or the text that
+# openssl verify must report. tag[FILE]: a note for the listing.
+declare -A tag=()
+
 # ---------------------------------------------------------------- server
 new_key "$dir/server.key"
 ossl "making the server CSR" req -config "$cnf" -new -sha256 -key "$dir/server.key" \
@@ -411,41 +564,136 @@ ossl "making the server CSR" req -config "$cnf" -new -sha256 -key "$dir/server.k
 sign_cert "$work/server.csr" "$dir/server.crt" v3_server "$issuer_crt" "$issuer_key"
 finish_leaf server
 made+=("made server.crt" "made server.key")
-leaves+=("sslserver server")
+leaves+=("sslserver|server|ok")
+
+if ((expired_server)); then
+    new_key "$dir/server-expired.key"
+    ossl "making the expired server CSR" req -config "$cnf" -new -sha256 \
+        -key "$dir/server-expired.key" -subj "/CN=$server_cn" -out "$work/server-expired.csr"
+    sign_dated "$work/server-expired.csr" "$dir/server-expired.crt" v3_server "$PAST_START" "$PAST_END"
+    finish_leaf server-expired
+    made+=("made server-expired.crt" "made server-expired.key")
+    leaves+=("sslserver|server-expired|certificate has expired")
+    tag[server-expired.crt]=expired
+fi
+
+if ((server_other)); then
+    new_key "$dir/server-other.key"
+    ossl "making the server-other CSR" req -config "$cnf" -new -sha256 \
+        -key "$dir/server-other.key" -subj "/CN=$server_other_name" -out "$work/server-other.csr"
+    sign_cert "$work/server-other.csr" "$dir/server-other.crt" v3_server_other "$issuer_crt" "$issuer_key"
+    finish_leaf server-other
+    made+=("made server-other.crt" "made server-other.key")
+    leaves+=("sslserver|server-other|ok")
+    tag[server-other.crt]="SAN DNS:$server_other_name only"
+fi
 
 # ---------------------------------------------------------------- clients
 for cn in ${cns[@]+"${cns[@]}"}; do
-    new_key "$dir/$cn.key"
-    ossl "making the CSR for $cn" req -config "$cnf" -new -sha256 -key "$dir/$cn.key" \
-        -subj "/O=pgconnect/CN=$cn" -out "$work/$cn.csr"
+    client_csr "$cn"
     sign_cert "$work/$cn.csr" "$dir/$cn.crt" v3_client "$issuer_crt" "$issuer_key"
     finish_leaf "$cn"
     made+=("made $cn.crt" "made $cn.key")
-    leaves+=("sslclient $cn")
+    if [[ -n ${revoked[$cn]:-} ]]; then
+        leaves+=("sslclient|$cn|certificate revoked")
+        tag[$cn.crt]=revoked
+    else
+        leaves+=("sslclient|$cn|ok")
+    fi
 done
 
 # ---------------------------------------------------------------- expired clients
-if ((${#expired_cns[@]} > 0)); then
-    mkdir -p -- "$work/ca/newcerts"
-    : >"$work/ca/index.txt"
-    s=$(serial)
-    printf '%s\n' "${s#0x}" >"$work/ca/serial"
-fi
 for cn in ${expired_cns[@]+"${expired_cns[@]}"}; do
-    new_key "$dir/$cn.key"
-    ossl "making the CSR for $cn" req -config "$cnf" -new -sha256 -key "$dir/$cn.key" \
-        -subj "/O=pgconnect/CN=$cn" -out "$work/$cn.csr"
-    rm -f -- "$dir/$cn.crt"
-    ossl "signing expired $cn.crt" ca -config "$cnf" -batch -notext -preserveDN \
-        -in "$work/$cn.csr" -out "$dir/$cn.crt" -cert "$issuer_crt" -keyfile "$issuer_key" \
-        -startdate 20200101000000Z -enddate 20210101000000Z \
-        -extfile "$cnf" -extensions v3_client
+    client_csr "$cn"
+    sign_dated "$work/$cn.csr" "$dir/$cn.crt" v3_client "$PAST_START" "$PAST_END"
     if openssl x509 -in "$dir/$cn.crt" -noout -checkend 0 >/dev/null 2>&1; then
         die "$dir/$cn.crt should be expired but is not"
     fi
     finish_leaf "$cn"
     made+=("made $cn.crt" "made $cn.key")
+    leaves+=("sslclient|$cn|certificate has expired")
+    tag[$cn.crt]=expired
 done
+
+# ---------------------------------------------------------------- not-yet-valid clients
+if ((${#not_yet_valid_cns[@]} > 0)); then
+    future_start=$(date -u -d '+10 years' +%Y%m%d%H%M%SZ 2>/dev/null) ||
+        die "cannot compute a date 10 years from now (needs GNU date)"
+    future_end=$(date -u -d '+11 years' +%Y%m%d%H%M%SZ 2>/dev/null) ||
+        die "cannot compute a date 11 years from now (needs GNU date)"
+fi
+for cn in ${not_yet_valid_cns[@]+"${not_yet_valid_cns[@]}"}; do
+    client_csr "$cn"
+    sign_dated "$work/$cn.csr" "$dir/$cn.crt" v3_client "$future_start" "$future_end"
+    finish_leaf "$cn"
+    made+=("made $cn.crt" "made $cn.key")
+    leaves+=("sslclient|$cn|certificate is not yet valid")
+    tag[$cn.crt]="not yet valid"
+done
+
+# ---------------------------------------------------------------- wrong-usage clients
+for cn in ${server_only_cns[@]+"${server_only_cns[@]}"}; do
+    client_csr "$cn"
+    sign_cert "$work/$cn.csr" "$dir/$cn.crt" v3_client_serveronly "$issuer_crt" "$issuer_key"
+    finish_leaf "$cn"
+    made+=("made $cn.crt" "made $cn.key")
+    leaves+=("sslclient|$cn|unsuitable certificate purpose")
+    tag[$cn.crt]="serverAuth only"
+done
+
+# ---------------------------------------------------------------- CA databases, revocation, CRLs
+# init_ca_db NAME CRT: the openssl ca database DIR/ca-db/NAME of the CA CRT, kept across runs;
+# made anew when missing or when it belongs to another CA (e.g. after --force).
+init_ca_db() {
+    local db=$dir/ca-db/$1 fp
+    fp=$(openssl x509 -in "$2" -noout -fingerprint -sha256 2>/dev/null) || die "cannot read $2"
+    if [[ -d $db ]]; then
+        if [[ -f $db/ca.fingerprint && -f $db/index.txt && -f $db/crlnumber &&
+            $(<"$db/ca.fingerprint") == "$fp" ]]; then
+            return 0
+        fi
+        note "resetting $db: it does not belong to the current ${2##*/} (revocations of the old CA are dropped)"
+        rm -rf -- "$db"
+    fi
+    mkdir -p -- "$db" || die "cannot create $db"
+    : >"$db/index.txt"
+    printf 'unique_subject = no\n' >"$db/index.txt.attr"
+    printf '01\n' >"$db/crlnumber"
+    printf '%s\n' "$fp" >"$db/ca.fingerprint"
+}
+
+# gen_crl NAME CRT KEY OUT: write DIR/OUT, the CRL of CA NAME, valid for --days.
+gen_crl() {
+    PGCONNECT_CA_DB=$dir/ca-db/$1 ossl "making ${4}" ca -config "$crl_cnf" -gencrl \
+        -cert "$2" -keyfile "$3" -crldays "$days" -out "$work/$4"
+    cp -- "$work/$4" "$dir/$4"
+    chmod 0644 -- "$dir/$4"
+    made+=("made $4")
+}
+
+mkdir -p -- "$dir/ca-db" || die "cannot create $dir/ca-db"
+chmod 0700 -- "$dir/ca-db"
+init_ca_db root "$dir/root.crt"
+leaf_db=root
+if ((intermediate)); then
+    init_ca_db intermediate "$dir/intermediate.crt"
+    leaf_db=intermediate
+fi
+
+for cn in ${revoke_cns[@]+"${revoke_cns[@]}"}; do
+    PGCONNECT_CA_DB=$dir/ca-db/$leaf_db ossl "revoking $cn.crt" ca -config "$crl_cnf" \
+        -revoke "$dir/$cn.crt" -cert "$issuer_crt" -keyfile "$issuer_key" -crl_reason keyCompromise
+done
+
+gen_crl "$leaf_db" "$issuer_crt" "$issuer_key" crl.pem
+if ((intermediate)); then
+    gen_crl root "$dir/root.crt" "$dir/root.key" root.crl.pem
+else
+    # The root signs the leaves: its CRL is crl.pem.
+    cp -- "$dir/crl.pem" "$dir/root.crl.pem"
+    chmod 0644 -- "$dir/root.crl.pem"
+    made+=("made root.crl.pem")
+fi
 
 # ---------------------------------------------------------------- encrypted keys
 for cn in "${!enc_pass[@]}"; do
@@ -460,16 +708,29 @@ for cn in "${!enc_pass[@]}"; do
 done
 
 # ---------------------------------------------------------------- verify
-verify_args=(-CAfile "$dir/root.crt")
+# Every leaf made in this run, checked against the CRLs of every CA in the chain.
+chain_args=(-CAfile "$dir/root.crt")
 if ((intermediate)); then
-    verify_args+=(-untrusted "$dir/intermediate.crt")
+    chain_args+=(-untrusted "$dir/intermediate.crt")
+    cat -- "$dir/crl.pem" "$dir/root.crl.pem" >"$work/crls.pem"
+else
+    cp -- "$dir/crl.pem" "$work/crls.pem"
 fi
+verify_args=("${chain_args[@]}" -crl_check_all -CRLfile "$work/crls.pem")
 failed=0
 for entry in "${leaves[@]}"; do
-    purpose=${entry%% *}
-    name=${entry#* }
-    if ! out=$(openssl verify "${verify_args[@]}" -purpose "$purpose" "$dir/$name.crt" 2>&1); then
+    IFS='|' read -r purpose name expect <<<"$entry"
+    rc=0
+    out=$(openssl verify "${verify_args[@]}" -purpose "$purpose" "$dir/$name.crt" 2>&1) || rc=$?
+    if [[ $expect == ok ]] && ((rc != 0)); then
         printf '%s: error: %s.crt does not verify:\n%s\n' "$PROG" "$name" "$out" >&2
+        failed=1
+    elif [[ $expect != ok ]] && ((rc == 0)); then
+        printf '%s: error: %s.crt verifies, but it should fail with "%s"\n' "$PROG" "$name" "$expect" >&2
+        failed=1
+    elif [[ $expect != ok && $out != *"$expect"* ]]; then
+        printf '%s: error: %s.crt should fail verification with "%s", but openssl said:\n%s\n' \
+            "$PROG" "$name" "$expect" "$out" >&2
         failed=1
     elif ! key_matches "$dir/$name.crt" "$dir/$name.key"; then
         printf '%s: error: %s.key does not match %s.crt\n' "$PROG" "$name" "$name" >&2
@@ -478,7 +739,8 @@ for entry in "${leaves[@]}"; do
 done
 ((failed == 0)) || die "verification failed"
 
-# Leaves left over from earlier runs that no longer chain to the (possibly new) CA.
+# Leaves left over from earlier runs that no longer chain to the (possibly new) CA (validity
+# dates, revocation and purposes are not the question here).
 declare -A listed=()
 for entry in "${made[@]}"; do
     listed[${entry#* }]=1
@@ -487,7 +749,7 @@ for crt in "$dir"/*.crt; do
     [[ -e $crt ]] || continue
     base=${crt##*/}
     [[ -z ${listed[$base]:-} ]] || continue
-    if ! openssl verify "${verify_args[@]}" "$crt" >/dev/null 2>&1; then
+    if ! openssl verify "${chain_args[@]}" -no_check_time "$crt" >/dev/null 2>&1; then
         if openssl x509 -in "$crt" -noout -checkend 0 >/dev/null 2>&1; then
             note "warning: $base (from an earlier run) does not verify against the current CA"
         fi
@@ -510,8 +772,18 @@ for entry in "${made[@]}"; do
         if ((intermediate)) && [[ $file != root.crt && $file != intermediate.crt ]]; then
             extra="  (+ intermediate)"
         fi
+        [[ -z ${tag[$file]:-} ]] || extra+="  (${tag[$file]})"
         printf '%s  %s  subject=%s  issuer=%s  expires %s%s\n' \
             "$verb" "$file" "$subject" "$issuer" "$expires" "$extra"
+        ;;
+    *.pem)
+        info=$(openssl crl -in "$path" -noout -issuer -nextupdate \
+            -nameopt sep_comma_plus,utf8,esc_ctrl,esc_2253) || die "cannot read $path"
+        issuer=$(sed -n 's/^issuer=//p' <<<"$info")
+        next=$(sed -n 's/^nextUpdate=//p' <<<"$info")
+        count=$(openssl crl -in "$path" -noout -text | grep -c 'Serial Number:' || true)
+        printf '%s  %s  CRL  issuer=%s  revoked=%s  next update %s\n' \
+            "$verb" "$file" "$issuer" "$count" "$next"
         ;;
     *.enc.key)
         mode=$(stat -c %a -- "$path")

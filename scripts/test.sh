@@ -26,11 +26,16 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "test.sh: making certificates and starting the test server in $work" >&2
-scripts/make-pki.sh --encrypt-key alice:secret --expired old "$work/pki" alice bob >/dev/null
-scripts/make-pki.sh "$work/other" stranger >/dev/null
-scripts/cluster.sh start --pki "$work/pki" "$work/cluster" >/dev/null
+# Every certificate, key and CRL the tests use (see the top of make-test-fixtures.sh). The
+# server trusts the main and inter roots (ca-bundle.crt); a test that reconfigures it with
+# ALTER SYSTEM + pg_reload_conf() must undo that (ALTER SYSTEM RESET ALL + reload) afterwards.
+scripts/make-test-fixtures.sh "$work/fixtures" >/dev/null
+scripts/cluster.sh start --pki "$work/fixtures/main" --ca-file "$work/fixtures/ca-bundle.crt" \
+    --user alice --user bob --user carol --user ivan --user old --user future \
+    --user wrongusage --user stranger "$work/cluster" >/dev/null
 
 export PGCONNECT_TEST_ENV=$work/cluster/cluster.env
-export PGCONNECT_TEST_OTHER_PKI=$work/other
+export PGCONNECT_TEST_FIXTURES=$work/fixtures
+export PGCONNECT_TEST_OTHER_PKI=$work/fixtures/other
 # XCTest only: the closing "Executed N tests" line is the summary CI reads.
 swift test --disable-swift-testing "$@"
