@@ -76,6 +76,8 @@ struct CheckCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // A closed stdout (pgconnect-check | head) must not kill the process mid-report.
+        signal(SIGPIPE, SIG_IGN)
         let verbose = self.verbose
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -4,42 +4,8 @@ import XCTest
 
 /// Runs the built `pgconnect-check` as a person or a script would, against the real server.
 final class CheckCommandTests: XCTestCase {
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-        var json: [String: Any]? {
-            (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any]
-        }
-    }
-
-    static var binary: URL {
-        // The test bundle lives next to the products in .build/<configuration>/.
-        var directory = Bundle.main.bundleURL
-        if !FileManager.default.fileExists(atPath: directory.appendingPathComponent("pgconnect-check").path) {
-            directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        }
-        return directory.appendingPathComponent("pgconnect-check")
-    }
-
-    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        for key in env.keys where key.hasPrefix("PG") { env[key] = nil }
-        env.merge(environment) { $1 }
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                   stderr: String(decoding: stderr, as: UTF8.self))
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> CLIRun {
+        try CLIRun.run(arguments, environment: environment)
     }
 
     func server() throws -> TestServer {

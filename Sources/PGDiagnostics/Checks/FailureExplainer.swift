@@ -235,7 +235,11 @@ private struct Context {
             let serverSentIntermediate = (probe?.serverChain.count ?? 0) > 1
             var explanation = "libpq could not verify the server's certificate chain against the CA certificates in \(root)\(modeNote); libpq prints only \"certificate verify failed\"."
             var fixes = ["Point sslrootcert at the CA that issued the server's certificate (the root of the chain above), e.g. a copy of the server's ssl_ca_file's root or the CA you used to sign ssl_cert_file."]
-            if code == 9 {
+            if code == 19, let top = probe?.serverChain.last, top.isSelfSigned,
+               let roots = evidence.files?.rootCertificates, !roots.contains(where: { $0.sha256Fingerprint == top.sha256Fingerprint }) {
+                explanation += " The server's chain ends at the root \(top.subject), and \(root) holds a different CA (\(roots.map(\.subject).joined(separator: "; ")))."
+                fixes[0] = "Point sslrootcert at a copy of the root \(top.subject) (check its fingerprint \(top.sha256Fingerprint.prefix(23))… out of band before trusting it)."
+            } else if code == 9 {
                 explanation = "The server's certificate is not valid yet: its start date is in the future (or a clock is wrong)."
                 fixes = ["Check the clocks here and on the server (date -u); reissue the certificate if its start date is wrong."]
             } else if code == 20 || code == 2, !serverSentIntermediate, let issuer = probe?.serverChain.first?.issuer,

@@ -100,6 +100,22 @@ private final class ProbeSession {
 
     func run() -> TLSProbe.Result {
         defer { ERR_clear_error() }
+        // OpenSSL writes to the socket with write(2): a server that already closed it would
+        // raise SIGPIPE and kill the process. Block it on this thread, as libpq does, and
+        // swallow a pending one before restoring the mask.
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        var previousMask = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, &previousMask)
+        defer {
+            var pending = sigset_t()
+            if sigpending(&pending) == 0, sigismember(&pending, SIGPIPE) == 1 {
+                var zero = timespec()
+                _ = sigtimedwait(&pipeSignal, nil, &zero)
+            }
+            pthread_sigmask(SIG_SETMASK, &previousMask, nil)
+        }
         guard let socket = connectSocket() else { return result }
         defer { close(socket) }
 

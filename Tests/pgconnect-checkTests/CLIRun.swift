@@ -1,0 +1,70 @@
+import Foundation
+
+/// One run of the built `pgconnect-check`, as a person or a script runs it.
+struct CLIRun {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+
+    /// stdout parsed as one JSON object.
+    var json: [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any]
+    }
+
+    /// `json["diagnosis"]`, or nil when it is null or absent.
+    var diagnosis: [String: Any]? { json?["diagnosis"] as? [String: Any] }
+
+    /// The warning codes in the JSON report.
+    var warningCodes: [String] { (json?["warnings"] as? [[String: Any]])?.compactMap { $0["code"] as? String } ?? [] }
+
+    /// The built binary, next to the test bundle in .build/<configuration>/.
+    static var binary: URL {
+        var directory = Bundle.main.bundleURL
+        if !FileManager.default.fileExists(atPath: directory.appendingPathComponent("pgconnect-check").path) {
+            directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        }
+        return directory.appendingPathComponent("pgconnect-check")
+    }
+
+    /// Runs the binary with `arguments`, no `PG*` variables from the test's environment, and no stdin.
+    /// `user` runs it as another OS user through runuser (the test runs as root).
+    static func run(_ arguments: [String], environment: [String: String] = [:], executable: URL? = nil,
+                    user: String? = nil) throws -> CLIRun {
+        let process = Process()
+        var env = ProcessInfo.processInfo.environment
+        for key in env.keys where key.hasPrefix("PG") { env[key] = nil }
+        env.merge(environment) { $1 }
+        let binary = executable ?? Self.binary
+        if let user {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+            process.arguments = ["-u", user, "--", binary.path] + arguments
+        } else {
+            process.executableURL = binary
+            process.arguments = arguments
+        }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Read both pipes concurrently so a full stderr pipe never blocks the child.
+        let errData = LockedData()
+        let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        reader.start()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !errData.isSet { usleep(1000) }
+        return CLIRun(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: errData.value, as: UTF8.self))
+    }
+}
+
+/// `@unchecked Sendable`: every access goes through `lock`.
+private final class LockedData: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data: Data?
+    func set(_ value: Data) { lock.withLock { data = value } }
+    var isSet: Bool { lock.withLock { data != nil } }
+    var value: Data { lock.withLock { data ?? Data() } }
+}
