@@ -36,6 +36,17 @@ public struct FailureExplainer: Sendable {
         return context.diagnose()
     }
 
+    /// The layer a connection phase belongs to.
+    static func layer(for phase: ConnectionPhase) -> Layer {
+        switch phase {
+        case .options: .config
+        case .connecting: .network
+        case .tls: .tls
+        case .authentication: .authentication
+        case .startup, .query: .authorization
+        }
+    }
+
     /// The keyword of libpq's `invalid connection option "X"` / `invalid URI query parameter: "X"`.
     static func unknownKeyword(_ error: ConnectionError) -> String? {
         if error.code == .unknownKeyword, let start = error.message.firstIndex(of: "\"") {
@@ -109,7 +120,7 @@ private struct Context {
         if let files = clientFileDiagnosis() { return files }
         if let tls = tlsDiagnosis() { return tls }
         if let authentication = authenticationDiagnosis() { return authentication }
-        let layer = Self.layer(for: error.phase)
+        let layer = FailureExplainer.layer(for: error.phase)
         return make(.unknown, layer, "The connection failed in the \(layer.rawValue) layer",
                     "pgconnect does not recognise this failure yet. libpq reported: \(attempt?.primary ?? error.primaryMessage)",
                     fixes: ["Read the server's log for the same moment; it often says more than it tells the client."])
@@ -414,16 +425,6 @@ private struct Context {
     static func looksLikeLostConnection(_ text: String) -> Bool {
         ["server closed the connection unexpectedly", "SSL SYSCALL error", "EOF detected", "unexpected eof", "SSL connection has been closed unexpectedly"]
             .contains(where: text.contains)
-    }
-
-    static func layer(for phase: ConnectionPhase) -> Layer {
-        switch phase {
-        case .options: .config
-        case .connecting: .network
-        case .tls: .tls
-        case .authentication: .authentication
-        case .startup, .query: .authorization
-        }
     }
 
     func make(_ code: DiagnosisCode, _ layer: Layer, _ summary: String, _ explanation: String,

@@ -65,8 +65,14 @@ public struct LoginChecker: Sendable {
             if diagnosis.layer == .config {
                 report.checks = [.init(layer: .config, id: "options", status: .fail, summary: error.primaryMessage)]
             } else if diagnosis.layer == .clientFiles {
+                // A client-file cause found through the attempt (e.g. the server's "unknown ca" for a
+                // missing intermediate): show where the attempt stopped as well.
                 report.checks.append(.init(layer: .clientFiles, id: "client-files-libpq", status: .fail, summary: diagnosis.summary))
-                report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: nil))
+                // Under TLS 1.3 the server's alert about the client certificate arrives after the
+                // handshake, while libpq already waits for authentication: it is still a TLS event.
+                let stopped: Layer = error.primaryMessage.hasPrefix("SSL") ? .tls : max(FailureExplainer.layer(for: error.phase), .network)
+                report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: stopped,
+                                                                  summary: error.primaryMessage))
             } else {
                 report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: diagnosis.layer, summary: diagnosis.summary))
             }
