@@ -19,14 +19,14 @@ final class FailureExplainerTests: XCTestCase {
             """, phase: .authentication)
         XCTAssertEqual(diagnosis.code, .certNameMismatch)
         XCTAssertEqual(diagnosis.layer, .authentication)
-        XCTAssertEqual(diagnosis.evidence.count, 2, "both attempts are shown")
+        XCTAssertEqual(diagnosis.evidence.filter { $0.hasPrefix("attempt ") }.count, 2, "both attempts are shown")
     }
 
     func testClientFileMessagesBelongToTheClientFilesLayer() {
         let diagnosis = diagnose("connection to server at \"h\" (127.0.0.1), port 5432 failed: could not load private key file \"/k\": bad decrypt",
                                  phase: .tls)
         XCTAssertEqual(diagnosis.layer, .clientFiles)
-        XCTAssertEqual(diagnosis.code, .unknown)
+        XCTAssertEqual(diagnosis.code, .keyEncrypted)
         XCTAssertNotNil(diagnosis.libpqMessage)
     }
 
@@ -42,5 +42,48 @@ final class FailureExplainerTests: XCTestCase {
         let diagnosis = explainer.diagnose(error, options: options)
         XCTAssertEqual(diagnosis.code, .unsupportedOption)
         XCTAssertTrue(diagnosis.fixes[0].contains("sslrootcert"), diagnosis.fixes[0])
+    }
+
+    func testUnresolvableHostName() {
+        let diagnosis = diagnose("could not translate host name \"db.invalid\" to address: Name or service not known", phase: .connecting)
+        XCTAssertEqual(diagnosis.code, .hostUnresolved)
+        XCTAssertEqual(diagnosis.layer, .network)
+    }
+
+    func testOtherClientCertificateAlertsAreRejections() {
+        let diagnosis = diagnose("connection to server at \"127.0.0.1\", port 5432 failed: SSL error: sslv3 alert bad certificate", phase: .tls)
+        XCTAssertEqual(diagnosis.code, .clientCertRejected)
+        XCTAssertEqual(diagnosis.layer, .tls)
+        XCTAssertTrue(diagnosis.summary.contains("bad certificate"))
+    }
+
+    func testLostConnectionUsesTheAlertTheProbeSaw() {
+        var probe = TLSProbe.Result(host: "127.0.0.1", port: 5432)
+        probe.serverAlert = "tlsv1 alert certificate revoked"
+        let error = ConnectionError(code: .connectionFailed, phase: .tls, message: "SSL SYSCALL error: EOF detected")
+        let diagnosis = explainer.diagnose(error, options: options, evidence: .init(probe: probe))
+        XCTAssertEqual(diagnosis.code, .clientCertRevoked)
+    }
+
+    func testServerCertificateRevokedByTheClientsCRL() {
+        var probe = TLSProbe.Result(host: "127.0.0.1", port: 5432)
+        probe.verifiedAgainstRoot = true
+        probe.verifyCode = 23
+        probe.verifyReason = "certificate revoked"
+        let error = ConnectionError(code: .connectionFailed, phase: .tls, message: "SSL error: certificate verify failed")
+        let diagnosis = explainer.diagnose(error, options: options, evidence: .init(probe: probe))
+        XCTAssertEqual(diagnosis.code, .serverCertRevoked)
+        XCTAssertEqual(diagnosis.layer, .tls)
+    }
+
+    func testFixesNeverLowerSSLMode() {
+        let messages = ["SSL error: certificate verify failed", "server certificate for \"a\" does not match host name \"b\"",
+                        "SSL error: tlsv1 alert unknown ca", "server does not support SSL, but SSL was required"]
+        for message in messages {
+            let fixes = diagnose(message, phase: .tls).fixes.joined(separator: " ")
+            for weaker in ["sslmode=require", "sslmode=disable", "sslmode=prefer", "sslmode=allow", "sslmode=verify-ca"] {
+                XCTAssertFalse(fixes.contains(weaker), "\(message): \(fixes)")
+            }
+        }
     }
 }

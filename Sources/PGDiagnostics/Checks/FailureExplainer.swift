@@ -120,7 +120,18 @@ private struct Context {
         if let files = clientFileDiagnosis() { return files }
         if let tls = tlsDiagnosis() { return tls }
         if let authentication = authenticationDiagnosis() { return authentication }
-        let layer = FailureExplainer.layer(for: error.phase)
+        var layer = FailureExplainer.layer(for: error.phase)
+        if let sqlState = attempt?.sqlState {
+            // The server spoke: a missing database or privilege, or a role that does not exist,
+            // is authorization; every other class-28 refusal is authentication.
+            let primary = attempt?.primary ?? ""
+            if sqlState == "3D000" || sqlState == "42501" || (primary.hasPrefix("role \"") && primary.hasSuffix("does not exist"))
+                || primary.contains("is not permitted to log in") {
+                layer = .authorization
+            } else if sqlState.hasPrefix("28") {
+                layer = .authentication
+            }
+        }
         return make(.unknown, layer, "The connection failed in the \(layer.rawValue) layer",
                     "pgconnect does not recognise this failure yet. libpq reported: \(attempt?.primary ?? error.primaryMessage)",
                     fixes: ["Read the server's log for the same moment; it often says more than it tells the client."])
