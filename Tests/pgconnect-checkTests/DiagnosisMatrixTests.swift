@@ -269,6 +269,13 @@ final class DiagnosisMatrixTests: XCTestCase {
         XCTAssertTrue(summary.contains("only because"), "require verifies the chain when the root file exists: \(summary)")
     }
 
+    func testCertificatesExpiringWithinTheWarningWindow() throws {
+        let quiet = try expectSuccess([conninfo()])
+        XCTAssertEqual(quiet.warningCodes, [], "fixtures are valid for 825 days")
+        let result = try expectSuccess([conninfo(), "--expiry-warning", "1000"])
+        XCTAssertEqual(Set(result.warningCodes), ["client-cert-expiring", "server-cert-expiring"])
+    }
+
     func testTextReportShowsLayersInOrder() throws {
         let result = try CLIRun.run([conninfo(user: "stranger", cert: "other/stranger.crt", key: "other/stranger.key")],
                                     environment: ["NO_COLOR": "1"])
