@@ -31,10 +31,13 @@ final class FailureExplainerTests: XCTestCase {
     }
 
     func testUnknownServerErrorsKeepTheirLayerAndMessage() {
-        let diagnosis = diagnose("FATAL:  3D000: database \"nope\" does not exist", phase: .authentication)
-        XCTAssertEqual(diagnosis.layer, .authorization)
+        let diagnosis = diagnose("FATAL:  53300: sorry, too many clients already", phase: .authentication)
         XCTAssertEqual(diagnosis.code, .unknown)
-        XCTAssertEqual(diagnosis.sqlState, "3D000")
+        XCTAssertEqual(diagnosis.layer, .authentication)
+        XCTAssertEqual(diagnosis.sqlState, "53300")
+        XCTAssertTrue(diagnosis.libpqMessage?.contains("too many clients") ?? false)
+        let authorization = diagnose("FATAL:  42501: must be superuser to connect in binary upgrade mode", phase: .startup)
+        XCTAssertEqual(authorization.layer, .authorization)
     }
 
     func testUnknownKeywordSuggestsTheNearestOne() {

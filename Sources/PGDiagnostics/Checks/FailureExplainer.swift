@@ -386,28 +386,99 @@ private struct Context {
     // MARK: authentication (the messages the server sends verbatim)
 
     func authenticationDiagnosis() -> Report.Diagnosis? {
-        guard let primary = attempt?.primary, attempt?.sqlState != nil else { return nil }
+        guard let primary = attempt?.primary else { return nil }
         let files = evidence.files
         let leaf = files?.clientChain.first
         var facts: [String] = []
         if let leaf {
             facts.append("the client certificate: CN=\(leaf.commonName ?? "(none)"), DN (RFC 2253) \(leaf.subject)")
         }
-        facts.append("the requested user: \(user)")
+        facts.append("the requested user: \(user), database: \(effective.dbname ?? user)")
+        let database = effective.dbname ?? user
+        let certificatePath = files?.certificate?.path ?? "CERT"
+        let showNames = "Show the certificate's names: openssl x509 -noout -subject -nameopt RFC2253 -in \(certificatePath)"
+
+        // Client-side: the server asked for a password libpq does not have.
+        if primary.hasPrefix("fe_sendauth: no password supplied") {
+            return make(.passwordRequired, .authentication, "The server asks for a password, not (only) a certificate",
+                        "The first pg_hba.conf line that matches this connection uses a password method (scram-sha-256, md5 or password), so the server asked for a password and none was given. A certificate alone logs in only where the line's method is cert.",
+                        evidence: facts,
+                        fixes: ["For certificate login, make the matching line use cert: hostssl \(database) \(user) <client-address>/32 cert — placed above broader lines, then SELECT pg_reload_conf();",
+                                "Or supply the password (PGPASSWORD, ~/.pgpass, or password= in the connection string)."])
+        }
+        guard attempt?.sqlState != nil else { return nil }
+
         if primary.hasPrefix("certificate authentication failed for user") {
-            var explanation = "The TLS handshake and the certificate were fine; the server's cert method compared the certificate's name with the user and refused."
             if let name = leaf?.commonName, name == user {
-                explanation += " The CN equals the user, so a pg_ident map must be in play (map= on the pg_hba line) and it has no line that gives \"\(user)\" — or the line uses clientname=DN."
-            } else {
-                explanation += " Either the CN (\(leaf?.commonName ?? "unknown")) differs from \"\(user)\" and the pg_hba line has no map, or the map has no line for it. Without the server's pg_hba.conf/pg_ident.conf (--hba/--ident) the tool cannot tell which."
+                return make(.identMapNoMatch, .authentication, "The certificate names \"\(user)\", yet the server refused it: a user-name map decides",
+                            "The certificate's CN equals the requested user, so plain cert authentication would accept it. The pg_hba line must therefore use map= (or clientname=DN), and the pg_ident.conf map has no line that maps this certificate's \(leaf?.subject == nil ? "name" : "CN or DN") to \"\(user)\". Could not rule out: a map line exists but pg_ident.conf failed to load (one bad line makes the server keep the previous file) — check pg_ident_file_mappings.error.",
+                            evidence: facts,
+                            fixes: ["Add a map line, e.g. \"<map> \(name) \(user)\" (or the DN in double quotes with clientname=DN) to pg_ident.conf, then SELECT pg_reload_conf();",
+                                    "Find the map and line: rerun with --hba/--ident (the server's files) or --admin (a superuser connection).",
+                                    showNames])
             }
-            return make(.certNameMismatch, .authentication, "The server did not accept the certificate's name for user \"\(user)\"",
-                        explanation, evidence: facts,
+            return make(.certNameMismatch, .authentication, "The certificate's name does not give user \"\(user)\"",
+                        "The TLS handshake and the certificate were fine; the server's cert method compared the certificate's name with the user and refused. Most likely the CN (\(leaf?.commonName ?? "unknown")) differs from \"\(user)\" and the line has no map. Could not rule out: the line uses map= and the map has no line for this certificate (ident-map-no-match) — without the server's pg_hba.conf/pg_ident.conf (--hba/--ident) or --admin the tool cannot tell which.",
+                        evidence: facts,
                         fixes: ["Log in as the user the certificate names (user=\(leaf?.commonName ?? "CN")), or issue a certificate whose CN is \"\(user)\".",
                                 "Or map it: a pg_ident.conf line \"certmap \(leaf?.commonName ?? "CN") \(user)\" and map=certmap on the pg_hba line, then SELECT pg_reload_conf();",
-                                "Show the certificate's names: openssl x509 -noout -subject -nameopt RFC2253 -in \(files?.certificate?.path ?? "CERT")"])
+                                showNames])
+        }
+        if primary.hasSuffix("authentication failed for user \"\(user)\""), primary.hasPrefix("\""),
+           !primary.hasPrefix("\"password\""), !primary.hasPrefix("\"scram") , !primary.hasPrefix("\"md5") {
+            // `"trust" authentication failed`: only clientcert=verify-full can fail a trust line.
+            return make(.certNameMismatch, .authentication, "clientcert=verify-full: the certificate's name does not give user \"\(user)\"",
+                        "The matching pg_hba line (method \(primary.prefix { $0 != " " })) has clientcert=verify-full, which makes the server compare the certificate's CN (or DN with clientname=DN) with the user after the method itself succeeded. CN \(leaf?.commonName ?? "unknown") ≠ \"\(user)\".",
+                        evidence: facts,
+                        fixes: ["Log in as the certificate's user, or use a certificate whose CN is \"\(user)\".", showNames])
+        }
+        if primary.hasPrefix("password authentication failed for user") {
+            var explanation = "The matching pg_hba line uses a password method and the server refused the password."
+            var fixes = ["Check the password (psql's \\password \(user) sets it); the server log says more (e.g. no password set, or \"Connection matched pg_hba.conf line N\")."]
+            if let name = leaf?.commonName, name != user {
+                explanation += " Could not rule out: with clientcert=verify-full on that line the server reports exactly this even for the right password when the certificate's CN (\(name)) is not \"\(user)\"."
+                fixes.append("If the line has clientcert=verify-full: log in as \(name) or use a certificate whose CN is \"\(user)\".")
+            }
+            return make(.passwordFailed, .authentication, "The server refused the password for \"\(user)\"", explanation,
+                        evidence: facts, fixes: fixes)
+        }
+        if primary.hasPrefix("no pg_hba.conf entry for host") {
+            let encryption = primary.hasSuffix("no encryption") ? "no encryption" : primary.hasSuffix("GSS encryption") ? "GSS encryption" : "SSL encryption"
+            var explanation = "No pg_hba.conf line matches this connection (its type, database, user and address), so the server refuses it. \"\(encryption)\" is how the connection arrived: "
+            explanation += encryption == "no encryption"
+                ? "unencrypted, so hostssl lines cannot match it."
+                : "over TLS, so host and hostssl lines can match, hostnossl lines cannot."
+            if error.attempts.count > 1, encryption == "no encryption" {
+                explanation += " This is the plaintext retry of sslmode=prefer/allow; the TLS attempt before it failed first (see the attempts)."
+            }
+            let mode = effective["sslmode"] ?? "prefer"
+            var fixes = ["Add a line above the others that covers it, e.g.: hostssl \(database) \(user) <client-address>/32 cert — then SELECT pg_reload_conf();"]
+            if encryption == "no encryption", mode == "disable" || mode == "allow" || mode == "prefer" {
+                fixes.insert("Connect over TLS: sslmode=verify-full with sslrootcert (the server's lines are hostssl).", at: 0)
+            }
+            return make(.hbaNoEntry, .authentication, "No pg_hba.conf line matches this connection (\(encryption))", explanation,
+                        evidence: facts, fixes: fixes)
+        }
+        if primary.hasPrefix("pg_hba.conf rejects connection") {
+            return make(.hbaReject, .authentication, "A pg_hba.conf reject line matches this connection",
+                        "The first pg_hba.conf line that matches (type, database \(database), user \(user), address) has the method reject; lines after it are never consulted.",
+                        evidence: facts,
+                        fixes: ["Put a line that allows this login above the reject line, or narrow the reject line; then SELECT pg_reload_conf();",
+                                "Find the line: rerun with --hba FILE (the server's pg_hba.conf) or --admin."])
+        }
+        if primary.hasPrefix("client certificates can only be checked if a root certificate store is available") {
+            return make(.serverNoCA, .authentication, "The server cannot check client certificates: it has no ssl_ca_file",
+                        "The matching pg_hba line uses cert or clientcert, but the server has no root certificate store (ssl_ca_file is empty), so it cannot verify any client certificate and refuses the login.",
+                        evidence: facts,
+                        fixes: ["On the server: set ssl_ca_file to the CA that issues client certificates, then SELECT pg_reload_conf(); (check: SHOW ssl_ca_file;)"])
         }
         if primary.hasPrefix("connection requires a valid client certificate") {
+            if let files, files.sendsCertificate, let probe = evidence.probe, probe.sslResponse == "S", probe.clientCANames.isEmpty {
+                return make(.serverNoCA, .authentication, "The server never asks for a client certificate: it has no ssl_ca_file",
+                            "A client certificate was ready to send, but the server's TLS handshake did not request one (it named no accepted CAs), so none was sent and the cert line refused the login. A server requests client certificates only when ssl_ca_file (or ssl_ca_file's equivalent) is set.",
+                            evidence: facts + ["the server's certificate request named no CA"],
+                            fixes: ["On the server: set ssl_ca_file to the CA that issues client certificates, then SELECT pg_reload_conf(); (check: SHOW ssl_ca_file;)"])
+            }
             var explanation = "The pg_hba line for this connection uses cert (or clientcert=verify-ca/verify-full), and no client certificate arrived."
             if let files, !files.sendsCertificate {
                 if let certificate = files.certificate {
@@ -419,6 +490,29 @@ private struct Context {
             return make(.clientCertRequired, .authentication, "The server requires a client certificate and none was sent",
                         explanation, evidence: facts,
                         fixes: ["Name the certificate and key: sslcert=/path/client.crt sslkey=/path/client.key"])
+        }
+        if primary.hasPrefix("role \""), primary.hasSuffix("does not exist") {
+            return make(.roleMissing, .authorization, "The role \"\(user)\" does not exist",
+                        "Authentication passed, but there is no role of that name on the server.",
+                        evidence: facts,
+                        fixes: ["Create it: CREATE ROLE \"\(user)\" LOGIN; — or log in as an existing role (the certificate's CN, or the map's target)."])
+        }
+        if primary.contains("is not permitted to log in") {
+            return make(.roleCannotLogin, .authorization, "The role \"\(user)\" may not log in (NOLOGIN)",
+                        "Authentication passed, but the role has NOLOGIN: it is a group role, not a login role.",
+                        evidence: facts, fixes: ["ALTER ROLE \"\(user)\" LOGIN; — or log in as a member role."])
+        }
+        if primary.hasPrefix("database \""), primary.hasSuffix("does not exist") {
+            return make(.databaseMissing, .authorization, "The database \"\(database)\" does not exist",
+                        "Authentication passed, but there is no database of that name (libpq's default database is the user name).",
+                        evidence: facts,
+                        fixes: ["Connect to an existing database (dbname=postgres), or create it: CREATE DATABASE \"\(database)\";"])
+        }
+        if primary.hasPrefix("permission denied for database") {
+            return make(.connectDenied, .authorization, "The role \"\(user)\" may not connect to \"\(database)\"",
+                        "Authentication passed, but the role lacks the CONNECT privilege on the database (\(attempt?.detail ?? "User does not have CONNECT privilege.")).",
+                        evidence: facts,
+                        fixes: ["GRANT CONNECT ON DATABASE \"\(database)\" TO \"\(user)\";"])
         }
         return nil
     }
