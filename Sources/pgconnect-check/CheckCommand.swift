@@ -4,19 +4,17 @@ import Logging
 import PGConnect
 import PGDiagnostics
 
-@main
 struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "pgconnect-check",
-        abstract: "Check a PostgreSQL client-certificate login and explain why it fails.",
+        commandName: "check",
+        abstract: "Check a certificate login (the default subcommand).",
         discussion: """
             CONNINFO is a libpq keyword/value string or a postgresql:// URI. Options override the same \
             keywords; libpq's PG* environment variables and defaults fill in the rest, as in psql.
 
             Exit status: 0 connected; 1 the server refused the login; 2 no usable connection \
             (network, TLS); 3 the local setup cannot work (options, client files); 64 usage error.
-            """,
-        helpNames: [.long, .customShort("?")]
+            """
     )
 
     @Argument(help: "A conninfo string or postgresql:// URI.")
@@ -63,10 +61,6 @@ struct CheckCommand: AsyncParsableCommand {
 
     @Flag(name: .long, help: "Log connection events to standard error.")
     var verbose = false
-
-    enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-        case text, json
-    }
 
     func validate() throws {
         if let connectTimeout, connectTimeout <= 0 {
@@ -122,12 +116,7 @@ struct CheckCommand: AsyncParsableCommand {
         ]
         for (keyword, value) in overrides where value != nil { options[keyword] = value }
         if let sslpasswordFile {
-            guard let data = FileManager.default.contents(atPath: sslpasswordFile) else {
-                throw ValidationError("cannot read --sslpassword-file \(sslpasswordFile): check the path and its permissions")
-            }
-            var password = String(decoding: data, as: UTF8.self)
-            while password.hasSuffix("\n") || password.hasSuffix("\r") { password.removeLast() }
-            options.sslpassword = password
+            options.sslpassword = try PassphraseFile.read(sslpasswordFile)
         }
         if options["application_name"] == nil, ProcessInfo.processInfo.environment["PGAPPNAME"] == nil {
             options.applicationName = "pgconnect-check"

@@ -115,9 +115,9 @@ public struct ClientFilesInspector: Sendable {
             }
             return
         }
-        if let problem = Self.unreadable(file.path) {
+        if let problem = FileInspector.readableProblem(file.path) {
             fail(&result, id: "root-certificate", .fileUnreadable,
-                 summary: "The root certificate file \(file.path) cannot be read by \(Self.currentUserName())",
+                 summary: "The root certificate file \(file.path) cannot be read by \(Self.currentUserName()) as a certificate file",
                  explanation: "libpq loads the root certificate file whenever it exists and fails when it cannot read it.",
                  evidence: [problem], fixes: Self.readableFixes(file.path))
             return
@@ -176,9 +176,9 @@ public struct ClientFilesInspector: Sendable {
                  fixes: Self.readableFixes(file.path))
             return nil
         }
-        if let problem = Self.unreadable(file.path) {
+        if let problem = FileInspector.readableProblem(file.path) {
             fail(&result, id: "client-certificate", .fileUnreadable,
-                 summary: "The client certificate file \(file.path) cannot be read by \(Self.currentUserName())",
+                 summary: "The client certificate file \(file.path) cannot be read by \(Self.currentUserName()) as a certificate file",
                  explanation: "libpq must read the certificate file to send it.", evidence: [problem],
                  fixes: Self.readableFixes(file.path))
             return nil
@@ -284,7 +284,7 @@ public struct ClientFilesInspector: Sendable {
                          "A key mounted from a Kubernetes Secret or similar: copy it to a 0600 file at start-up and point sslkey at the copy."])
             return
         }
-        if let problem = Self.unreadable(file.path) {
+        if let problem = FileInspector.readableProblem(file.path) {
             fail(&result, id: "client-key", .fileUnreadable,
                  summary: "The client key \(file.path) cannot be read by \(Self.currentUserName())",
                  explanation: "The permissions are strict enough for libpq, but this OS user cannot read the file.",

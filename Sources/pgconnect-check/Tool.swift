@@ -1,0 +1,22 @@
+import ArgumentParser
+
+@main
+struct Tool: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pgconnect-check",
+        abstract: "Check a PostgreSQL client-certificate login and explain why it fails.",
+        discussion: """
+            Examples:
+              pgconnect-check "host=db.internal user=app dbname=app sslmode=verify-full \\
+                  sslrootcert=root.crt sslcert=app.crt sslkey=app.key"
+              pgconnect-check --format json postgresql://app@db.internal/app?sslmode=verify-full
+              pgconnect-check inspect app.crt app.key root.crt
+
+            Exit status: 0 connected; 1 the server refused the login; 2 no usable connection \
+            (network, TLS); 3 the local setup cannot work (options, client files); 64 usage error.
+            """,
+        subcommands: [CheckCommand.self, InspectCommand.self],
+        defaultSubcommand: CheckCommand.self,
+        helpNames: [.long, .customShort("?")]
+    )
+}
