@@ -15,7 +15,7 @@ struct Tool: AsyncParsableCommand {
             Exit status: 0 connected; 1 the server refused the login; 2 no usable connection \
             (network, TLS); 3 the local setup cannot work (options, client files); 64 usage error.
             """,
-        subcommands: [CheckCommand.self, InspectCommand.self],
+        subcommands: [CheckCommand.self, ExplainCommand.self, InspectCommand.self],
         defaultSubcommand: CheckCommand.self,
         helpNames: [.long, .customShort("?")]
     )
