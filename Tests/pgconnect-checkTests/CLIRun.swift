@@ -1,4 +1,5 @@
 import Foundation
+import XCTest
 
 /// One run of the built `pgconnect-check`, as a person or a script runs it.
 struct CLIRun {
@@ -55,8 +56,19 @@ struct CLIRun {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         while !errData.isSet { usleep(1000) }
-        return CLIRun(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: errData.value, as: UTF8.self))
+        let run = CLIRun(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                         stderr: String(decoding: errData.value, as: UTF8.self))
+        // Every check report the suite produces must match docs/report.schema.json.
+        let isCheck = !["inspect", "explain"].contains(arguments.first ?? "")
+        if isCheck, arguments.contains("json"), run.status != 64 {
+            if let json = try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) {
+                let problems = SchemaValidator.report.validate(json)
+                XCTAssertTrue(problems.isEmpty, "the report does not match docs/report.schema.json: \(problems)")
+            } else {
+                XCTFail("stdout is not JSON: \(run.stdout)")
+            }
+        }
+        return run
     }
 }
 

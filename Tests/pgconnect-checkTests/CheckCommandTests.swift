@@ -135,3 +135,16 @@ final class CheckCommandTests: XCTestCase {
         XCTAssertNotNil(result.json, "stdout parses as one JSON object: \(result.stdout)")
     }
 }
+
+final class SchemaValidatorTests: XCTestCase {
+    func testTheSchemaRejectsWhatTheContractForbids() {
+        let validator = SchemaValidator.report
+        XCTAssertFalse(validator.root.isEmpty, "docs/report.schema.json is found and parses")
+        XCTAssertFalse(validator.validate(["schema_version": 2, "ok": "yes"]).isEmpty)
+        let diagnosis: [String: Any] = ["code": "made-up", "layer": "tls", "summary": "", "explanation": "", "evidence": [String](),
+                                        "fixes": [String](), "libpq_message": NSNull(), "sqlstate": NSNull()]
+        let problems = validator.validate(["diagnosis": diagnosis])
+        XCTAssertTrue(problems.contains { $0.contains("made-up") }, "\(problems)")
+        XCTAssertTrue(problems.contains { $0.contains("missing target") }, "\(problems)")
+    }
+}
