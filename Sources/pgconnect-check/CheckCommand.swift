@@ -53,13 +53,31 @@ struct CheckCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds to wait for the connection (libpq 'connect_timeout'; default 30).", valueName: "SECONDS"))
     var connectTimeout: Int?
 
+    @Option(help: ArgumentHelp("A copy of the server's pg_hba.conf: simulate which line decides the login.", valueName: "FILE"))
+    var hba: String?
+
+    @Option(help: ArgumentHelp("A copy of the server's pg_ident.conf, for map= lines.", valueName: "FILE"))
+    var ident: String?
+
+    @Option(help: ArgumentHelp("The client address the server sees (default: this machine's source address toward it).", valueName: "ADDR"))
+    var clientAddr: String?
+
+    @Option(help: ArgumentHelp("A superuser (or pg_read_server_files) connection: read the server's own pg_hba.conf, pg_ident.conf, roles and privileges.", valueName: "CONNINFO"))
+    var admin: String?
+
+    @Flag(help: "Do not connect: check the local files and simulate pg_hba.conf/pg_ident.conf only.")
+    var noConnect = false
+
+    @Flag(name: [.customShort("q"), .long], help: "Print nothing; the exit status says it all.")
+    var quiet = false
+
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
 
     @Option(help: ArgumentHelp("Warn about certificates expiring within DAYS days.", valueName: "DAYS"))
     var expiryWarning: Int = 30
 
-    @Flag(name: .long, help: "Log connection events to standard error.")
+    @Flag(name: [.customShort("v"), .long], help: "Log connection events to standard error.")
     var verbose = false
 
     func validate() throws {
@@ -67,6 +85,14 @@ struct CheckCommand: AsyncParsableCommand {
             throw ValidationError("--connect-timeout must be a positive number of seconds, not \(connectTimeout)")
         }
         if expiryWarning < 0 { throw ValidationError("--expiry-warning must be 0 or more days, not \(expiryWarning)") }
+        if ident != nil, hba == nil { throw ValidationError("--ident needs --hba: the map is only used through a pg_hba.conf line") }
+        if hba != nil, admin != nil { throw ValidationError("give either --hba/--ident (files) or --admin (the server's own), not both") }
+        if let clientAddr, HostnameMatcher.ipBytes(clientAddr) == nil {
+            throw ValidationError("--client-addr must be an IP address, not \(clientAddr)")
+        }
+        if noConnect, hba == nil, admin == nil {
+            // Allowed: the local file checks alone are useful.
+        }
     }
 
     func run() async throws {
@@ -83,7 +109,17 @@ struct CheckCommand: AsyncParsableCommand {
         switch try buildOptions() {
         case .success(let options):
             let timeout = Duration.seconds(connectTimeout ?? 30)
-            report = await LoginChecker(timeout: timeout, expiryWarningDays: expiryWarning).check(options)
+            var authSource: AuthConfiguration.Source?
+            if let hba { authSource = .files(hba: hba, ident: ident) }
+            if let admin {
+                do {
+                    authSource = .admin(try ConnectionOptions(conninfo: admin))
+                } catch let error as ConnectionError {
+                    throw ValidationError("--admin: \(error.primaryMessage)")
+                }
+            }
+            report = await LoginChecker(timeout: timeout, expiryWarningDays: expiryWarning, authSource: authSource,
+                                        clientAddress: clientAddr, connects: !noConnect).check(options)
         case .failure(let error):
             report = Report(ok: false,
                             target: Report.Target(host: host, port: port, user: user, dbname: dbname, sslmode: sslmode, conninfo: ""),
@@ -91,6 +127,7 @@ struct CheckCommand: AsyncParsableCommand {
                             diagnosis: FailureExplainer().diagnose(error, options: ConnectionOptions()))
         }
 
+        if quiet { throw ExitCode(report.exitStatus) }
         switch format {
         case .json:
             print(JSONReportRenderer().render(report))

@@ -14,6 +14,8 @@ public struct TestServer: Sendable {
     public let otherPKI: String
     /// The server's socket directory (superuser `postgres` logs in there with trust).
     public let socketDirectory: String
+    /// The data directory (pg_hba.conf, pg_ident.conf), if known.
+    public var dataDirectory: String?
 
     /// The server from the environment, or `nil` when the tests run outside scripts/test.sh.
     public static let shared: TestServer? = {
@@ -31,7 +33,7 @@ public struct TestServer: Sendable {
         guard let host = values["PGCONNECT_HOST"], let port = values["PGCONNECT_PORT"].flatMap({ Int($0) }),
               let pki = values["PGCONNECT_PKI"], let socket = values["PGCONNECT_SOCKET_DIR"] else { return nil }
         return TestServer(host: host, port: port, pki: pki, otherPKI: environment["PGCONNECT_TEST_OTHER_PKI"] ?? pki,
-                          socketDirectory: socket)
+                          socketDirectory: socket, dataDirectory: values["PGCONNECT_DATA"])
     }()
 
     /// Options for a verified certificate login as `user` with `certificate`'s cert and key.

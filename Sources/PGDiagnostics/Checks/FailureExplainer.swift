@@ -36,6 +36,14 @@ public struct FailureExplainer: Sendable {
         return context.diagnose()
     }
 
+    /// The attempt that explains a failure: the one before a prefer/allow plaintext retry, else the last.
+    static func decisiveAttempt(_ error: ConnectionError) -> ConnectionError.Attempt? {
+        if error.attempts.count > 1, let last = error.attempts.last, last.primary.hasSuffix("no encryption") {
+            return error.attempts[error.attempts.count - 2]
+        }
+        return error.attempts.last
+    }
+
     /// The layer a connection phase belongs to.
     static func layer(for phase: ConnectionPhase) -> Layer {
         switch phase {
@@ -77,11 +85,7 @@ private struct Context {
         self.options = options
         self.effective = options.effective()
         self.evidence = evidence
-        var decisive = error.attempts.last
-        if error.attempts.count > 1, let last = error.attempts.last, last.primary.hasSuffix("no encryption") {
-            // A prefer/allow plaintext retry: the cause is in the attempt before it.
-            decisive = error.attempts[error.attempts.count - 2]
-        }
+        let decisive = FailureExplainer.decisiveAttempt(error)
         self.attempt = decisive
         self.text = decisive?.message ?? error.message
     }

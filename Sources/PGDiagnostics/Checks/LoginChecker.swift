@@ -14,11 +14,21 @@ public struct LoginChecker: Sendable {
     /// Warn about certificates that expire within this many days.
     public var expiryWarningDays: Int
     public var logger: Logger
+    /// The server's pg_hba.conf/pg_ident.conf (or an administrator connection) for an exact simulation.
+    public var authSource: AuthConfiguration.Source?
+    /// The client address the server sees, for the simulation; default: this machine's source address.
+    public var clientAddress: String?
+    /// Whether to connect; without, only the local checks and the simulation run (`--no-connect`).
+    public var connects: Bool
 
-    public init(timeout: Duration = .seconds(30), expiryWarningDays: Int = 30, logger: Logger = Logger(label: "pgconnect.check")) {
+    public init(timeout: Duration = .seconds(30), expiryWarningDays: Int = 30, logger: Logger = Logger(label: "pgconnect.check"),
+                authSource: AuthConfiguration.Source? = nil, clientAddress: String? = nil, connects: Bool = true) {
         self.timeout = timeout
         self.expiryWarningDays = expiryWarningDays
         self.logger = logger
+        self.authSource = authSource
+        self.clientAddress = clientAddress
+        self.connects = connects
     }
 
     /// Checks a login with `options` (libpq's `PG*` variables and defaults fill the rest):
@@ -51,6 +61,12 @@ public struct LoginChecker: Sendable {
             report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: nil))
             return report
         }
+        if !connects {
+            report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: nil, reason: "--no-connect"))
+            await applySimulation(to: &report, options: options, files: files, failure: nil, tlsUsed: nil)
+            report.ok = report.diagnosis == nil
+            return report
+        }
 
         let connection: Connection
         do {
@@ -77,6 +93,7 @@ public struct LoginChecker: Sendable {
                 report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: diagnosis.layer, summary: diagnosis.summary))
             }
             if let probe, !probe.serverChain.isEmpty { report.tls = Self.tlsReport(probe) }
+            await applySimulation(to: &report, options: options, files: files, failure: error, tlsUsed: nil)
             return report
         } catch {
             report.diagnosis = .init(code: .unknown, layer: .network, summary: "Unexpected error", explanation: "\(error)")
@@ -95,6 +112,7 @@ public struct LoginChecker: Sendable {
             report.tls?.clientCANames = probe.clientCANames
         }
         report.warnings.append(contentsOf: warnings(connection, effective: effective, files: files, clientCANames: report.tls?.clientCANames ?? []))
+        await applySimulation(to: &report, options: options, files: files, failure: nil, tlsUsed: connection.tlsSession != nil)
         if !report.warnings.isEmpty {
             report.checks.append(.init(layer: .session, id: "session-risks", status: .warn,
                                        summary: "\(report.warnings.count) warning\(report.warnings.count == 1 ? "" : "s") about this login"))
@@ -109,7 +127,8 @@ public struct LoginChecker: Sendable {
 
     /// The layers after `checked`: pass before the failing one, fail for it, not checked after it
     /// (all "not checked" when nothing was attempted).
-    static func layerChecks(after checked: Layer, failedAt failed: Layer?, summary: String = "") -> [Report.Check] {
+    static func layerChecks(after checked: Layer, failedAt failed: Layer?, summary: String = "",
+                            reason: String = "no connection attempted") -> [Report.Check] {
         let layers: [(Layer, String, String)] = [
             (.network, "tcp-connect", "reached the server"),
             (.tls, "tls-handshake", "TLS handshake completed"),
@@ -117,7 +136,7 @@ public struct LoginChecker: Sendable {
             (.authorization, "authorization", "authorized"),
         ]
         return layers.filter { $0.0 > checked }.map { layer, id, passed in
-            guard let failed else { return .init(layer: layer, id: id, status: .skip, summary: "not checked: no connection attempted") }
+            guard let failed else { return .init(layer: layer, id: id, status: .skip, summary: "not checked: \(reason)") }
             if layer < failed { return .init(layer: layer, id: id, status: .pass, summary: passed) }
             if layer == failed { return .init(layer: layer, id: id, status: .fail, summary: summary) }
             return .init(layer: layer, id: id, status: .skip, summary: "not checked")

@@ -59,8 +59,8 @@ public enum HostnameMatcher {
         return !label.isEmpty && !label.contains(".")
     }
 
-    /// The bytes of an IPv4 (inet_aton forms too) or IPv6 literal; nil for a name.
-    static func ipBytes(_ text: String) -> [UInt8]? {
+    /// The bytes of an IPv4 (inet_aton forms too) or IPv6 literal; nil for a host name.
+    public static func ipBytes(_ text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_aton(text, &v4) != 0 { return withUnsafeBytes(of: v4) { Array($0) } }
         var v6 = in6_addr()
