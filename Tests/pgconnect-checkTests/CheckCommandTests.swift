@@ -148,3 +148,28 @@ final class SchemaValidatorTests: XCTestCase {
         XCTAssertTrue(problems.contains { $0.contains("missing target") }, "\(problems)")
     }
 }
+
+final class ServiceFileTests: XCTestCase {
+    func testServiceFileEntriesAreUsedAsPsqlUsesThem() throws {
+        guard let server = TestServer.shared else { throw XCTSkip("needs the server from scripts/test.sh") }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("pg_service-\(UUID()).conf").path
+        try """
+            [certsvc]
+            host=127.0.0.1
+            port=\(server.port)
+            dbname=postgres
+            sslmode=verify-full
+            sslrootcert=\(server.pki)/root.crt
+            sslcert=\(server.pki)/alice.crt
+            sslkey=\(server.pki)/alice.key
+
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let result = try CLIRun.run(["--format", "json", "service=certsvc user=alice"], environment: ["PGSERVICEFILE": file])
+        XCTAssertEqual(result.status, 0, result.stdout)
+        let checks = result.json?["checks"] as? [[String: Any]] ?? []
+        XCTAssertTrue(checks.contains { ($0["summary"] as? String)?.contains("CN=alice") ?? false }, "the service's sslcert was inspected")
+        let viaEnvironment = try CLIRun.run(["--format", "json", "user=bob"], environment: ["PGSERVICEFILE": file, "PGSERVICE": "certsvc"])
+        XCTAssertEqual(viaEnvironment.diagnosis?["code"] as? String, "cert-name-mismatch")
+    }
+}

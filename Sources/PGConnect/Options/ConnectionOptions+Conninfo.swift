@@ -1,4 +1,5 @@
 import CLibPQ
+import Foundation
 
 extension ConnectionOptions {
     /// Parses a keyword/value conninfo string or a `postgresql://` URI with libpq's own parser
@@ -83,10 +84,17 @@ extension ConnectionOptions {
         return copy
     }
 
-    /// These options after libpq fills in what is unset: its `PG*` environment variables and
-    /// compiled defaults (`PQconndefaults`). A value given here wins, as when connecting; an
-    /// empty value counts as unset (the `PQconnectStartParams` rule).
+    /// These options after libpq fills in what is unset: a `service=` entry (pg_service.conf),
+    /// its `PG*` environment variables and compiled defaults. A value given here wins, as when
+    /// connecting; an empty value counts as unset (the `PQconnectStartParams` rule).
+    ///
+    /// Without a service this asks `PQconndefaults`. With one (`service=` or `PGSERVICE`), only
+    /// libpq can read the service file: it builds a connection object with `PQconnectStartParams`
+    /// and reads `PQconninfo` back before closing it — libpq resolves the host and starts (then
+    /// abandons) a TCP connection in doing so.
     public func effective() -> ConnectionOptions {
+        let service = values["service"].flatMap { $0.isEmpty ? nil : $0 } ?? ProcessInfo.processInfo.environment["PGSERVICE"]
+        if let service, !service.isEmpty, let resolved = resolvedByLibpq() { return resolved }
         var result = ConnectionOptions()
         if let defaults = PQconndefaults() {
             defer { PQconninfoFree(defaults) }
@@ -97,6 +105,26 @@ extension ConnectionOptions {
             }
         }
         for (keyword, value) in values where !value.isEmpty { result.values[keyword] = value }
+        return result
+    }
+
+    /// `PQconninfo` of a connection object libpq built from these options (service file included).
+    private func resolvedByLibpq() -> ConnectionOptions? {
+        guard (try? validate()) != nil else { return nil }
+        let pairs = self.pairs.filter { !$0.value.isEmpty }
+        let conn: OpaquePointer? = withCStringArray(pairs.map(\.keyword)) { keywords in
+            withCStringArray(pairs.map(\.value)) { values in PQconnectStartParams(keywords, values, 0) }
+        }
+        guard let conn else { return nil }
+        defer { PQfinish(conn) }
+        guard let info = PQconninfo(conn) else { return nil }
+        defer { PQconninfoFree(info) }
+        var result = ConnectionOptions()
+        var cursor = info
+        while let keyword = cursor.pointee.keyword {
+            if let value = cursor.pointee.val { result.values[String(cString: keyword)] = String(cString: value) }
+            cursor += 1
+        }
         return result
     }
 

@@ -35,6 +35,22 @@ public struct LoginChecker: Sendable {
     /// the options, the client files by libpq's rules, then a real libpq connection; a failure
     /// is explained with a TLS probe of the client's own where libpq's message is not enough.
     public func check(_ options: ConnectionOptions) async -> Report {
+        var report = await checkInLayers(options)
+        // Checks are listed in layer order (stable within a layer), however they were found.
+        report.checks = report.checks.enumerated()
+            .sorted { ($0.element.layer, $0.offset) < ($1.element.layer, $1.offset) }
+            .map(\.element)
+        return report
+    }
+
+    private func checkInLayers(_ given: ConnectionOptions) async -> Report {
+        var options = given
+        if let service = given["service"] ?? ProcessInfo.processInfo.environment["PGSERVICE"], !service.isEmpty,
+           (try? given.validate()) != nil {
+            // Only libpq reads pg_service.conf: take its resolved values once, as explicit options.
+            options = given.effective()
+            options["service"] = nil
+        }
         let effective = options.effective()
         var report = Report(ok: false, target: Self.target(options, effective: effective))
         let explainer = FailureExplainer()
@@ -105,8 +121,9 @@ public struct LoginChecker: Sendable {
         if let tls = connection.tlsSession {
             report.tls = Self.tlsReport(tls)
         }
-        report.server = await Self.serverReport(connection)
-        report.checks.append(contentsOf: Self.successChecks(connection, report: report))
+        let view = await Self.serverView(connection)
+        report.server = view.report
+        report.checks.append(contentsOf: Self.successChecks(connection, report: report, serverDetail: view.detail))
         await connection.close()
         if connection.tlsSession != nil, let probe = await TLSProbe(timeout: min(timeout, .seconds(10))).probe(options) {
             report.tls?.clientCANames = probe.clientCANames
@@ -143,7 +160,7 @@ public struct LoginChecker: Sendable {
         }
     }
 
-    static func successChecks(_ connection: Connection, report: Report) -> [Report.Check] {
+    static func successChecks(_ connection: Connection, report: Report, serverDetail: String? = nil) -> [Report.Check] {
         var checks: [Report.Check] = []
         checks.append(.init(layer: .network, id: "tcp-connect", status: .pass,
                             summary: "connected to \(report.target.host ?? "?") port \(report.target.port ?? "?")"))
@@ -156,7 +173,7 @@ public struct LoginChecker: Sendable {
         }
         let dn = report.server?.clientDN.map { " with client certificate \($0)" } ?? " without a client certificate"
         checks.append(.init(layer: .authentication, id: "authentication", status: .pass,
-                            summary: "logged in as \(report.server?.currentUser ?? "?")\(dn)"))
+                            summary: "logged in as \(report.server?.currentUser ?? "?")\(dn)", detail: serverDetail))
         checks.append(.init(layer: .authorization, id: "authorization", status: .pass,
                             summary: "database \(report.target.dbname ?? "?") open"))
         return checks
@@ -184,14 +201,28 @@ public struct LoginChecker: Sendable {
     }
 
     static func serverReport(_ connection: Connection) async -> Report.ServerReport {
+        await serverView(connection).report
+    }
+
+    /// The server's view of the session: the JSON fields, and for people the session user,
+    /// system_user (16+: the authenticated identity) and the backend's pg_stat_ssl row.
+    static func serverView(_ connection: Connection) async -> (report: Report.ServerReport, detail: String?) {
+        let systemUser = connection.serverVersion >= 160_000 ? "system_user" : "NULL::text"
         let sql = """
-            SELECT current_setting('server_version'), current_user, s.client_dn, s.ssl
+            SELECT current_setting('server_version'), current_user, s.client_dn, s.ssl, session_user, \(systemUser),
+                   s.version, s.cipher, s.issuer_dn
             FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()
             """
         guard let result = try? await connection.query(sql), let row = result.first else {
-            return Report.ServerReport(version: nil, currentUser: nil, clientDN: nil, ssl: connection.tlsSession != nil)
+            return (Report.ServerReport(version: nil, currentUser: nil, clientDN: nil, ssl: connection.tlsSession != nil), nil)
         }
-        return Report.ServerReport(version: row[0].string, currentUser: row[1].string, clientDN: row[2].string, ssl: row[3].bool)
+        var detail = ["session_user \(row[4].string ?? "?")"]
+        if let identity = row[5].string { detail.append("system_user \(identity)") }
+        if row[3].bool == true {
+            detail.append("pg_stat_ssl: \(row[6].string ?? "?") \(row[7].string ?? "?"), client_dn \(row[2].string ?? "none"), issuer_dn \(row[8].string ?? "none")")
+        }
+        return (Report.ServerReport(version: row[0].string, currentUser: row[1].string, clientDN: row[2].string, ssl: row[3].bool),
+                detail.joined(separator: "\n"))
     }
 
     func warnings(_ connection: Connection, effective: ConnectionOptions, files: ClientFilesInspector.Result,
