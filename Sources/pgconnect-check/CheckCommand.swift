@@ -65,6 +65,12 @@ struct CheckCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A superuser (or pg_read_server_files) connection: read the server's own pg_hba.conf, pg_ident.conf, roles and privileges.", valueName: "CONNINFO"))
     var admin: String?
 
+    @Option(help: ArgumentHelp("Check every conninfo in FILE (one per line, # comments), concurrently.", valueName: "FILE"))
+    var targets: String?
+
+    @Option(help: ArgumentHelp("With --targets: checks at a time (default: the number of cores).", valueName: "N"))
+    var jobs: Int?
+
     @Flag(help: "Do not connect: check the local files and simulate pg_hba.conf/pg_ident.conf only.")
     var noConnect = false
 
@@ -90,9 +96,8 @@ struct CheckCommand: AsyncParsableCommand {
         if let clientAddr, HostnameMatcher.ipBytes(clientAddr) == nil {
             throw ValidationError("--client-addr must be an IP address, not \(clientAddr)")
         }
-        if noConnect, hba == nil, admin == nil {
-            // Allowed: the local file checks alone are useful.
-        }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be 1 or more, not \(jobs)") }
+        if targets != nil, conninfo != nil { throw ValidationError("give either CONNINFO or --targets FILE, not both") }
     }
 
     func run() async throws {
@@ -105,21 +110,14 @@ struct CheckCommand: AsyncParsableCommand {
             return handler
         }
 
+        if let targets {
+            try await runTargets(targets)
+            return
+        }
         let report: Report
         switch try buildOptions() {
         case .success(let options):
-            let timeout = Duration.seconds(connectTimeout ?? 30)
-            var authSource: AuthConfiguration.Source?
-            if let hba { authSource = .files(hba: hba, ident: ident) }
-            if let admin {
-                do {
-                    authSource = .admin(try ConnectionOptions(conninfo: admin))
-                } catch let error as ConnectionError {
-                    throw ValidationError("--admin: \(error.primaryMessage)")
-                }
-            }
-            report = await LoginChecker(timeout: timeout, expiryWarningDays: expiryWarning, authSource: authSource,
-                                        clientAddress: clientAddr, connects: !noConnect).check(options)
+            report = try await checker().check(options)
         case .failure(let error):
             report = Report(ok: false,
                             target: Report.Target(host: host, port: port, user: user, dbname: dbname, sslmode: sslmode, conninfo: ""),
@@ -138,14 +136,64 @@ struct CheckCommand: AsyncParsableCommand {
         throw ExitCode(report.exitStatus)
     }
 
+    /// `--targets FILE`: a table (text) or one JSON report per line; the exit status is the worst.
+    private func runTargets(_ path: String) async throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read --targets \(path): check the path and its permissions")
+        }
+        let parsed: [ManyTargets.Target]
+        do {
+            parsed = try ManyTargets.parse(String(decoding: data, as: UTF8.self), path: path)
+        } catch let error as ConnectionError {
+            throw ValidationError(error.message)
+        }
+        let withOverrides = try parsed.map { target -> ManyTargets.Target in
+            var target = target
+            target.options = try apply(to: target.options)
+            return target
+        }
+        let results = await ManyTargets.check(withOverrides, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount,
+                                              checker: try checker())
+        let status = ManyTargets.exitStatus(results)
+        if quiet { throw ExitCode(status) }
+        switch format {
+        case .json:
+            for result in results { print(JSONReportRenderer(pretty: false).render(result.report)) }
+        case .text:
+            print(ManyTargets.table(results), terminator: "")
+        }
+        throw ExitCode(status)
+    }
+
+    /// The checker the options describe.
+    private func checker() throws -> LoginChecker {
+        var authSource: AuthConfiguration.Source?
+        if let hba { authSource = .files(hba: hba, ident: ident) }
+        if let admin {
+            do {
+                authSource = .admin(try ConnectionOptions(conninfo: admin))
+            } catch let error as ConnectionError {
+                throw ValidationError("--admin: \(error.primaryMessage)")
+            }
+        }
+        return LoginChecker(timeout: .seconds(connectTimeout ?? 30), expiryWarningDays: expiryWarning, authSource: authSource,
+                            clientAddress: clientAddr, connects: !noConnect)
+    }
+
     /// The conninfo argument with the command-line options laid over it.
     private func buildOptions() throws -> Result<ConnectionOptions, ConnectionError> {
-        var options: ConnectionOptions
+        let options: ConnectionOptions
         do {
             options = try conninfo.map { try ConnectionOptions(conninfo: $0) } ?? ConnectionOptions()
         } catch let error as ConnectionError {
             return .failure(error)
         }
+        return .success(try apply(to: options))
+    }
+
+    /// Lays the command-line options over `options`.
+    private func apply(to options: ConnectionOptions) throws -> ConnectionOptions {
+        var options = options
         let overrides: [(String, String?)] = [
             ("host", host), ("port", port), ("user", user), ("dbname", dbname), ("sslmode", sslmode),
             ("sslcert", sslcert), ("sslkey", sslkey), ("sslrootcert", sslrootcert), ("sslcrl", sslcrl),
@@ -158,6 +206,6 @@ struct CheckCommand: AsyncParsableCommand {
         if options["application_name"] == nil, ProcessInfo.processInfo.environment["PGAPPNAME"] == nil {
             options.applicationName = "pgconnect-check"
         }
-        return .success(options)
+        return options
     }
 }

@@ -1,0 +1,93 @@
+import Foundation
+import PGConnect
+
+/// Checking many logins at once (`pgconnect-check --targets FILE`).
+public enum ManyTargets {
+    /// One line of a targets file.
+    public struct Target: Sendable {
+        public var line: Int
+        public var options: ConnectionOptions
+    }
+
+    /// Parses a targets file: one conninfo string or URI per line; `#` starts a comment line;
+    /// blank lines are skipped.
+    /// - Throws: `ConnectionError` naming the line when libpq cannot parse one.
+    public static func parse(_ text: String, path: String = "targets") throws -> [Target] {
+        var targets: [Target] = []
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            do {
+                targets.append(Target(line: index + 1, options: try ConnectionOptions(conninfo: String(line))))
+            } catch let error as ConnectionError {
+                throw ConnectionError(code: error.code, phase: .options, message: "\(path) line \(index + 1): \(error.message)")
+            }
+        }
+        return targets
+    }
+
+    /// A report and how long its check took.
+    public struct Result: Sendable {
+        public var target: Target
+        public var report: Report
+        public var duration: Duration
+    }
+
+    /// Checks every target with at most `jobs` checks at a time; results in input order.
+    public static func check(_ targets: [Target], jobs: Int, checker: LoginChecker) async -> [Result] {
+        let jobs = max(1, jobs)
+        return await withTaskGroup(of: (Int, Result).self) { group in
+            var results = [Result?](repeating: nil, count: targets.count)
+            var next = 0
+            func start(_ index: Int) {
+                let target = targets[index]
+                group.addTask {
+                    let started = ContinuousClock.now
+                    let report = await checker.check(target.options)
+                    return (index, Result(target: target, report: report, duration: .now - started))
+                }
+            }
+            while next < min(jobs, targets.count) {
+                start(next)
+                next += 1
+            }
+            for await (index, result) in group {
+                results[index] = result
+                if next < targets.count {
+                    start(next)
+                    next += 1
+                }
+            }
+            return results.compactMap { $0 }
+        }
+    }
+
+    /// The worst exit status (0 best, 3 worst among check statuses).
+    public static func exitStatus(_ results: [Result]) -> Int32 {
+        results.map(\.report.exitStatus).max() ?? 0
+    }
+
+    /// A table for people: target, ok, code, time.
+    public static func table(_ results: [Result]) -> String {
+        let rows = results.map { result -> [String] in
+            let report = result.report
+            let target = [report.target.user.map { "\($0)@" } ?? "", report.target.host ?? "?", report.target.port.map { ":\($0)" } ?? "",
+                          report.target.dbname.map { "/\($0)" } ?? ""].joined()
+            return [String(result.target.line), target, report.ok ? "ok" : "FAIL", report.diagnosis?.code.rawValue ?? (report.warnings.isEmpty ? "" : "warnings: \(report.warnings.map(\.code.rawValue).joined(separator: ","))"),
+                    String(format: "%.1f", result.duration.milliseconds)]
+        }
+        let header = ["line", "target", "ok", "code", "ms"]
+        let widths = (0..<header.count).map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        func render(_ row: [String]) -> String {
+            row.enumerated().map { column, cell in
+                column == row.count - 1 ? String(repeating: " ", count: widths[column] - cell.count) + cell
+                    : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+        var lines = [render(header)]
+        lines += rows.map(render)
+        let failed = results.filter { !$0.report.ok }.count
+        lines.append("\(results.count) targets, \(results.count - failed) ok, \(failed) failed")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
