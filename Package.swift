@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "PGTestSupport", dependencies: ["PGConnect"], path: "Tests/PGTestSupport"),
         .testTarget(name: "PGConnectTests", dependencies: ["PGConnect", "CLibPQ", "PGTestSupport"]),
         .testTarget(name: "PGDiagnosticsTests", dependencies: ["PGDiagnostics", "PGTestSupport"]),
-        .testTarget(name: "pgconnect-checkTests", dependencies: ["pgconnect-check", "PGTestSupport"]),
+        .testTarget(name: "pgconnect-checkTests", dependencies: ["pgconnect-check", "PGTestSupport"], exclude: ["Expected"]),
     ],
     swiftLanguageModes: [.v6]
 )

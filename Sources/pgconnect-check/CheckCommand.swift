@@ -131,7 +131,8 @@ struct CheckCommand: AsyncParsableCommand {
             print(JSONReportRenderer().render(report))
         case .text:
             let colour = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
-            print(TextReportRenderer(colour: colour).render(report), terminator: "")
+            let columns = ProcessInfo.processInfo.environment["COLUMNS"].flatMap { Int($0) } ?? 96
+            print(TextReportRenderer(colour: colour, width: columns).render(report), terminator: "")
         }
         throw ExitCode(report.exitStatus)
     }

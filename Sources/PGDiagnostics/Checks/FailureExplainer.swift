@@ -364,7 +364,7 @@ private struct Context {
         return make(.clientCertUnknownCA, .tls, "The server does not trust the CA that issued the client certificate",
                     "The client certificate was issued by \(top.issuer), and the server's ssl_ca_file does not contain that CA\(accepted.isEmpty ? "" : " (it accepts: \(accepted.sorted().joined(separator: "; ")))"). Could not rule out: if \(top.issuer) is an intermediate under one of the accepted CAs, its certificate is missing from the client certificate file.",
                     evidence: facts,
-                    fixes: ["Use a client certificate issued by a CA the server trusts, or add \(top.issuer)'s CA certificate to the server's ssl_ca_file and SELECT pg_reload_conf();",
+                    fixes: ["Use a client certificate issued by a CA the server trusts, or add the certificate of the CA \(top.issuer) to the server's ssl_ca_file and SELECT pg_reload_conf();",
                             "If it is an intermediate: append its certificate to the sslcert file (leaf first)."])
     }
 

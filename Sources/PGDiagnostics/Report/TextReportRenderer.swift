@@ -3,8 +3,13 @@
 public struct TextReportRenderer: Sendable {
     /// Whether to use ANSI colours (only on a TTY, and never with `NO_COLOR`).
     public var colour: Bool
+    /// Paragraphs are wrapped to this many columns.
+    public var width: Int
 
-    public init(colour: Bool = false) { self.colour = colour }
+    public init(colour: Bool = false, width: Int = 96) {
+        self.colour = colour
+        self.width = max(40, width)
+    }
 
     /// The report as text, ending with a newline.
     public func render(_ report: Report) -> String {
@@ -99,7 +104,7 @@ public struct TextReportRenderer: Sendable {
         return lines
     }
 
-    private func wrap(_ text: String, indent: String, width: Int = 96) -> [String] {
+    private func wrap(_ text: String, indent: String) -> [String] {
         var result: [String] = []
         for paragraph in text.split(separator: "\n", omittingEmptySubsequences: false) {
             var line = ""
