@@ -58,6 +58,13 @@ struct CLIRun {
         while !errData.isSet { usleep(1000) }
         let run = CLIRun(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                          stderr: String(decoding: errData.value, as: UTF8.self))
+        // No test secret — the key passphrase "secret", the role passwords, key material — may
+        // appear in any output of any run of the whole matrix.
+        for output in [run.stdout, run.stderr] {
+            let secretWord = output.range(of: #"\bsecret\b"#, options: .regularExpression) != nil
+            XCTAssertFalse(secretWord || output.contains("test-secret") || output.contains("hunter2")
+                           || output.contains("PRIVATE KEY"), "a secret leaked into the output of \(arguments): \(output)")
+        }
         // Every check report the suite produces must match docs/report.schema.json.
         let isCheck = !["inspect", "explain"].contains(arguments.first ?? "")
         if validatesSchema, isCheck, arguments.contains("json"), run.status != 64 {

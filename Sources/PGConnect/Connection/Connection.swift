@@ -111,7 +111,7 @@ public final class Connection: Sendable {
         var progress = ConnectProgress()
         if PQstatus(pointer) == CONNECTION_BAD {
             // libpq refused the options, or every host failed inside PQconnectStartParams.
-            throw failure(handle, pointer, phase: progress.phaseForImmediateFailure(pointer))
+            throw failure(handle, pointer, phase: progress.phaseForImmediateFailure(pointer), logger: logger)
         }
         progress.observe(pointer, timings: &timings)
         var pollStatus = PGRES_POLLING_WRITING
@@ -123,7 +123,7 @@ public final class Connection: Sendable {
                 return finishConnect(options: options, handle: handle, pointer: pointer, timings: timings,
                                      queue: queue, waiter: waiter, logger: logger)
             case PGRES_POLLING_FAILED:
-                throw failure(handle, pointer, phase: progress.phase)
+                throw failure(handle, pointer, phase: progress.phase, logger: logger)
             default:
                 let readiness = waiter.wait(socket: PQsocket(pointer), read: pollStatus == PGRES_POLLING_READING,
                                             write: pollStatus == PGRES_POLLING_WRITING, deadline: deadline,
@@ -156,17 +156,27 @@ public final class Connection: Sendable {
                                     tlsSession: TLSSession(pointer), serverVersion: Int(PQserverVersion(pointer)),
                                     handle: handle, queue: queue, waiter: waiter, logger: logger)
         logger.debug("connected", metadata: [
+            "postgres.host": "\(String(cString: PQhost(pointer)))",
+            "postgres.user": "\(String(cString: PQuser(pointer)))",
+            "postgres.sslmode": "\(connection.effectiveOptions["sslmode"] ?? "")",
             "postgres.ssl": "\(connection.tlsSession?.protocolVersion ?? "off")",
-            "postgres.connect_ms": "\(timings.ready?.milliseconds ?? 0)",
+            "postgres.phases_ms": "\(timings.phaseDurations.map { "\($0.phase)=\(($0.duration.milliseconds * 100).rounded() / 100)" }.joined(separator: " "))",
         ])
         return connection
     }
 
-    private static func failure(_ handle: PGConnHandle, _ pointer: OpaquePointer, phase: ConnectionPhase) -> ConnectionError {
+    private static func failure(_ handle: PGConnHandle, _ pointer: OpaquePointer, phase: ConnectionPhase,
+                                logger: Logger) -> ConnectionError {
         let message = String(cString: PQerrorMessage(pointer))
         let askedForPassphrase = KeyPassphraseHook.takeAskedWithoutPassword(pointer)
         handle.finish()
         var error = ConnectionError(code: .connectionFailed, phase: phase, message: message)
+        defer {
+            logger.debug("connection failed", metadata: [
+                "postgres.phase": "\(error.phase.rawValue)", "postgres.code": "\(error.code)",
+                "postgres.sqlstate": "\(error.sqlState ?? "")",
+            ])
+        }
         if askedForPassphrase {
             error.code = .keyPassphraseRequired
             error.hint = "The private key file is encrypted and no sslpassword was given. Pass its passphrase "
@@ -206,6 +216,26 @@ public final class Connection: Sendable {
     /// Whether ``close()`` was called or the connection broke.
     public var isClosed: Bool {
         queue.sync { handle.pointer.map { PQstatus($0) != CONNECTION_OK } ?? true }
+    }
+
+    /// Whether the connection still works as far as can be told without a round trip: reads what
+    /// the server sent while it was idle (a termination notice, EOF) and checks libpq's status.
+    public func isAlive() async -> Bool {
+        let handle = self.handle
+        return await withCheckedContinuation { continuation in
+            queue.async {
+                guard let conn = handle.pointer, PQstatus(conn) == CONNECTION_OK else { return continuation.resume(returning: false) }
+                // Read what is pending until the socket has nothing more: a terminated backend sends a
+                // FATAL message and then EOF, which makes PQconsumeInput fail.
+                for _ in 0..<4 {
+                    guard PQconsumeInput(conn) == 1 else { return continuation.resume(returning: false) }
+                    var poller = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+                    guard poll(&poller, 1, 0) == 1 else { break }
+                }
+                _ = PQisBusy(conn)  // parse what arrived
+                continuation.resume(returning: PQstatus(conn) == CONNECTION_OK)
+            }
+        }
     }
 
     /// Closes the connection (`PQfinish`). Safe to call more than once.

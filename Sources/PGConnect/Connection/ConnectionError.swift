@@ -36,6 +36,8 @@ public struct ConnectionError: Error, Sendable, Hashable {
         public static let server = Code("server-error")
         /// The connection broke or is closed.
         public static let connectionClosed = Code("connection-closed")
+        /// The pool was shut down.
+        public static let poolClosed = Code("pool-closed")
         /// libpq could not allocate memory.
         public static let outOfMemory = Code("out-of-memory")
     }

@@ -1,0 +1,240 @@
+import Foundation
+import Logging
+
+/// A bounded pool of certificate-authenticated connections for a Swift service.
+///
+/// ```swift
+/// let pool = ConnectionPool(options: options, configuration: .init(maximumConnections: 4))
+/// let count = try await pool.withConnection { connection in
+///     try await connection.query("SELECT count(*) FROM jobs")[0][0].int
+/// }
+/// await pool.shutdown()
+/// ```
+///
+/// Leases are served first come, first served; a waiter gives up after
+/// ``Configuration/acquireTimeout``. An idle connection is checked before it is handed out
+/// (closed ones are dropped; one idle longer than ``Configuration/healthCheckAfter`` must answer
+/// `SELECT 1`), and a connection that breaks during a lease is replaced. libpq reads the
+/// certificate files on every new connection: when `sslcert`, `sslkey` or `sslrootcert` change
+/// on disk the pool closes its idle connections, so the next lease uses the new files.
+public actor ConnectionPool {
+    /// How the pool behaves.
+    public struct Configuration: Sendable {
+        /// At most this many connections, leased and idle together.
+        public var maximumConnections: Int
+        /// How long a lease may wait for a connection.
+        public var acquireTimeout: Duration
+        /// Connect timeout for each new connection.
+        public var connectTimeout: Duration
+        /// An idle connection older than this answers `SELECT 1` before it is leased.
+        public var healthCheckAfter: Duration
+
+        public init(maximumConnections: Int = 4, acquireTimeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(10),
+                    healthCheckAfter: Duration = .seconds(30)) {
+            self.maximumConnections = max(1, maximumConnections)
+            self.acquireTimeout = acquireTimeout
+            self.connectTimeout = connectTimeout
+            self.healthCheckAfter = healthCheckAfter
+        }
+    }
+
+    /// The options every connection is made with.
+    public nonisolated let options: ConnectionOptions
+    public nonisolated let configuration: Configuration
+    let logger: Logger
+
+    private struct Idle {
+        var connection: Connection
+        var since: ContinuousClock.Instant
+    }
+
+    private struct Waiter {
+        var id: UInt64
+        var continuation: CheckedContinuation<Connection, any Error>
+    }
+
+    private var idle: [Idle] = []
+    /// Connections leased or being opened.
+    private var busy = 0
+    private var waiters: [Waiter] = []
+    private var nextWaiterID: UInt64 = 0
+    private var isShutDown = false
+    private var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
+    private var fileStamp: [String: String]
+    /// Bumped when the certificate files change; each connection remembers the one it was made in.
+    private var generation = 0
+    private var generationOf: [ObjectIdentifier: Int] = [:]
+
+    /// A pool for `options` (connections open lazily, on the first leases).
+    public init(options: ConnectionOptions, configuration: Configuration = .init(), logger: Logger = Logger(label: "pgconnect.pool")) {
+        self.options = options
+        self.configuration = configuration
+        self.logger = logger
+        self.fileStamp = Self.stamp(options)
+    }
+
+    /// Connections open now, leased and idle.
+    public var openConnections: Int { busy + idle.count }
+
+    /// Leases a connection for `body` and returns it to the pool afterwards (a broken one is dropped).
+    /// - Throws: ``ConnectionError`` `.timeout` when no connection became free in time, `.poolClosed`
+    ///   after ``shutdown()``, connection errors, and whatever `body` throws.
+    public func withConnection<T: Sendable>(_ body: @Sendable (Connection) async throws -> T) async throws -> T {
+        let connection = try await acquire()
+        do {
+            let result = try await body(connection)
+            release(connection)
+            return result
+        } catch {
+            release(connection)
+            throw error
+        }
+    }
+
+    /// Stops leasing, waits for every lease to end, and closes all connections.
+    public func shutdown() async {
+        isShutDown = true
+        for waiter in waiters {
+            waiter.continuation.resume(throwing: ConnectionError(code: .poolClosed, phase: .options, message: "the pool was shut down"))
+        }
+        waiters.removeAll()
+        if busy > 0 {
+            await withCheckedContinuation { shutdownWaiters.append($0) }
+        }
+        let closing = idle.map(\.connection)
+        idle.removeAll()
+        generationOf.removeAll()
+        for connection in closing { await connection.close() }
+    }
+
+    // MARK: Leasing
+
+    private func acquire() async throws -> Connection {
+        guard !isShutDown else { throw ConnectionError(code: .poolClosed, phase: .options, message: "the pool was shut down") }
+        refreshIfFilesChanged()
+        while let candidate = idle.popLast() {
+            busy += 1
+            if await isHealthy(candidate) { return candidate.connection }
+            busy -= 1
+            logger.debug("dropping a broken idle connection")
+            generationOf[ObjectIdentifier(candidate.connection)] = nil
+            await candidate.connection.close()
+        }
+        if busy < configuration.maximumConnections {
+            busy += 1
+            do {
+                return try await open()
+            } catch {
+                busy -= 1
+                serveNextWaiter()
+                throw error
+            }
+        }
+        return try await waitForConnection()
+    }
+
+    private func waitForConnection() async throws -> Connection {
+        nextWaiterID += 1
+        let id = nextWaiterID
+        let timeout = configuration.acquireTimeout
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            await self?.fail(waiter: id, ConnectionError(code: .timeout, phase: .options,
+                                                          message: "no pooled connection became free within \(timeout)"))
+        }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiters.append(Waiter(id: id, continuation: continuation))
+            }
+        } onCancel: {
+            Task { await self.fail(waiter: id, ConnectionError(code: .cancelled, phase: .options, message: "the lease was cancelled")) }
+        }
+    }
+
+    private func fail(waiter id: UInt64, _ error: ConnectionError) {
+        guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
+        waiters.remove(at: index).continuation.resume(throwing: error)
+    }
+
+    /// A new connection, remembered with the current file generation.
+    private func open() async throws -> Connection {
+        let made = generation
+        let connection = try await Connection.connect(options, timeout: configuration.connectTimeout, logger: logger)
+        generationOf[ObjectIdentifier(connection)] = made
+        return connection
+    }
+
+    private func release(_ connection: Connection) {
+        refreshIfFilesChanged()
+        if connection.isClosed || generationOf[ObjectIdentifier(connection)] != generation {
+            busy -= 1
+            generationOf[ObjectIdentifier(connection)] = nil
+            Task { await connection.close() }
+            serveNextWaiter()
+        } else if !waiters.isEmpty {
+            waiters.removeFirst().continuation.resume(returning: connection)  // stays busy, now for the waiter
+        } else {
+            busy -= 1
+            idle.append(Idle(connection: connection, since: .now))
+        }
+        if busy == 0, !shutdownWaiters.isEmpty {
+            shutdownWaiters.forEach { $0.resume() }
+            shutdownWaiters.removeAll()
+        }
+    }
+
+    /// A slot was freed: open a new connection for the first waiter, if any.
+    private func serveNextWaiter() {
+        guard !waiters.isEmpty, busy < configuration.maximumConnections else { return }
+        let waiter = waiters.removeFirst()
+        busy += 1
+        Task {
+            do {
+                let connection = try await self.open()
+                waiter.continuation.resume(returning: connection)
+            } catch {
+                self.connectFailed()
+                waiter.continuation.resume(throwing: error)
+            }
+        }
+    }
+
+    private func connectFailed() {
+        busy -= 1
+    }
+
+    private func isHealthy(_ candidate: Idle) async -> Bool {
+        // Reads whatever the server sent meanwhile (e.g. the FATAL of pg_terminate_backend): cheap, no round trip.
+        guard await candidate.connection.isAlive() else { return false }
+        guard ContinuousClock.now - candidate.since > configuration.healthCheckAfter else { return true }
+        return (try? await candidate.connection.query("SELECT 1")) != nil
+    }
+
+    // MARK: Certificate rotation
+
+    /// Closes idle connections when a certificate file changed, so new leases read the new files.
+    private func refreshIfFilesChanged() {
+        let current = Self.stamp(options)
+        guard current != fileStamp else { return }
+        fileStamp = current
+        generation += 1
+        logger.info("certificate files changed; closing idle connections", metadata: ["pgconnect.idle": "\(idle.count)"])
+        let stale = idle.map(\.connection)
+        idle.removeAll()
+        for connection in stale { generationOf[ObjectIdentifier(connection)] = nil }
+        Task { for connection in stale { await connection.close() } }
+    }
+
+    /// Size and modification time of each certificate file (the content is not read).
+    static func stamp(_ options: ConnectionOptions) -> [String: String] {
+        var stamp: [String: String] = [:]
+        for keyword in ["sslcert", "sslkey", "sslrootcert", "sslcrl"] {
+            guard let path = options[keyword], !path.isEmpty,
+                  let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { continue }
+            let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            stamp[keyword] = "\(attributes[.size] ?? 0)@\(modified)"
+        }
+        return stamp
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Logging
+import PGConnect
+
+/// Watches a client certificate file for a service: logs a warning when it expires within
+/// ``warningDays`` days and an error once it has expired.
+///
+/// libpq reads `sslcert` and `sslkey` again for every new connection, so replacing the files
+/// (certificate rotation) takes effect on the next connection; ``ConnectionPool`` also closes
+/// its idle connections when the files change. The watcher only tells you in time.
+///
+/// ```swift
+/// let watcher = CertificateExpiryWatcher(path: "/etc/app/tls/app.crt", warningDays: 14, logger: logger)
+/// Task { await watcher.run(every: .seconds(3600)) }
+/// ```
+public struct CertificateExpiryWatcher: Sendable {
+    /// What the watcher found.
+    public enum Status: Sendable, Hashable {
+        case valid(expires: Date, daysLeft: Int)
+        case expiringSoon(expires: Date, daysLeft: Int)
+        case expired(since: Date)
+        case unreadable(String)
+    }
+
+    public var path: String
+    public var warningDays: Int
+    public var logger: Logger
+
+    public init(path: String, warningDays: Int = 30, logger: Logger = Logger(label: "pgconnect.certificate")) {
+        self.path = path
+        self.warningDays = warningDays
+        self.logger = logger
+    }
+
+    /// Reads the certificate (the first in the file) and logs when it needs attention.
+    @discardableResult
+    public func check(now: Date = Date()) -> Status {
+        let status = Self.status(path: path, warningDays: warningDays, now: now)
+        var metadata: Logger.Metadata = ["pgconnect.certificate": "\(path)"]
+        switch status {
+        case .valid(let expires, _):
+            metadata["pgconnect.not_after"] = "\(LoginChecker.iso8601(expires))"
+            logger.debug("client certificate valid", metadata: metadata)
+        case .expiringSoon(let expires, let days):
+            metadata["pgconnect.not_after"] = "\(LoginChecker.iso8601(expires))"
+            logger.warning("client certificate expires in \(days) day\(days == 1 ? "" : "s"); renew it before logins fail",
+                           metadata: metadata)
+        case .expired(let since):
+            metadata["pgconnect.not_after"] = "\(LoginChecker.iso8601(since))"
+            logger.error("client certificate has expired; certificate logins fail until it is renewed", metadata: metadata)
+        case .unreadable(let reason):
+            logger.error("client certificate cannot be read: \(reason)", metadata: metadata)
+        }
+        return status
+    }
+
+    /// Checks every `interval` until the task is cancelled.
+    public func run(every interval: Duration) async {
+        while !Task.isCancelled {
+            check()
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    static func status(path: String, warningDays: Int, now: Date) -> Status {
+        if let problem = FileInspector.readableProblem(path) { return .unreadable(problem) }
+        guard let leaf = PEMFile.certificates(atPath: path).certificates.first, let notAfter = leaf.info.notAfter else {
+            return .unreadable("\(path) holds no PEM certificate")
+        }
+        if notAfter <= now { return .expired(since: notAfter) }
+        let days = Int(notAfter.timeIntervalSince(now) / 86400)
+        return days < warningDays ? .expiringSoon(expires: notAfter, daysLeft: days) : .valid(expires: notAfter, daysLeft: days)
+    }
+}
