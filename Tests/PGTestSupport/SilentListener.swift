@@ -3,7 +3,8 @@ import Foundation
 /// A TCP listener on 127.0.0.1 that accepts connections (via the kernel backlog) and never answers.
 /// `@unchecked Sendable`: both stored properties are immutable after `init`.
 public final class SilentListener: @unchecked Sendable {
-    let fd: Int32
+    /// The listening socket.
+    public let fd: Int32
     /// The port it listens on.
     public let port: Int
 

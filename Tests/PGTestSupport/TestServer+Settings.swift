@@ -64,3 +64,45 @@ extension TestServer {
         throw NSError(domain: "TestServer", code: 1, userInfo: [NSLocalizedDescriptionKey: "the server did not apply \(expected)"])
     }
 }
+
+extension TestServer {
+    /// Stops the server at once (`pg_ctl stop -m immediate`), as a crash or a failover would.
+    public func stopImmediately() throws {
+        try pgctl(["-D", try dataPath(), "-m", "immediate", "-w", "stop"])
+    }
+
+    /// Starts the stopped server again (same data directory, port and socket directory).
+    public func start() throws {
+        let data = try dataPath()
+        try pgctl(["-D", data, "-l", (data as NSString).deletingLastPathComponent + "/server.log", "-w", "-t", "30", "start"])
+    }
+
+    private func dataPath() throws -> String {
+        guard let dataDirectory else { throw NSError(domain: "TestServer", code: 2, userInfo: [NSLocalizedDescriptionKey: "no data directory"]) }
+        return dataDirectory
+    }
+
+    private func pgctl(_ arguments: [String]) throws {
+        let bindir = ProcessInfo.processInfo.environment["PGCONNECT_PG_BINDIR"] ?? binDirectory ?? "/usr/lib/postgresql/15/bin"
+        // From "/", which the server's OS user can always read.
+        let command = ["/bin/sh", "-c", "cd / && exec \"$0\" \"$@\""]
+            + (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--", "\(bindir)/pg_ctl"] : ["\(bindir)/pg_ctl"]) + arguments
+        // posix_spawn, not Foundation's Process: `pg_ctl start` leaves a daemon behind that would
+        // inherit Process's exit-notification descriptor and make waitUntilExit wait forever.
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0) }
+        var pid: pid_t = 0
+        let argv = command.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        guard posix_spawn(&pid, command[0], &actions, nil, argv, environ) == 0 else {
+            throw NSError(domain: "TestServer", code: 3, userInfo: [NSLocalizedDescriptionKey: "could not run pg_ctl"])
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+        guard status == 0 else {
+            throw NSError(domain: "TestServer", code: Int(status), userInfo: [NSLocalizedDescriptionKey: "pg_ctl \(arguments.last ?? "") failed"])
+        }
+    }
+}

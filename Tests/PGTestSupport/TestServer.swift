@@ -16,6 +16,8 @@ public struct TestServer: Sendable {
     public let socketDirectory: String
     /// The data directory (pg_hba.conf, pg_ident.conf), if known.
     public var dataDirectory: String?
+    /// The PostgreSQL binaries the server runs from, if known.
+    public var binDirectory: String?
 
     /// The server from the environment, or `nil` when the tests run outside scripts/test.sh.
     public static let shared: TestServer? = {
@@ -33,7 +35,7 @@ public struct TestServer: Sendable {
         guard let host = values["PGCONNECT_HOST"], let port = values["PGCONNECT_PORT"].flatMap({ Int($0) }),
               let pki = values["PGCONNECT_PKI"], let socket = values["PGCONNECT_SOCKET_DIR"] else { return nil }
         return TestServer(host: host, port: port, pki: pki, otherPKI: environment["PGCONNECT_TEST_OTHER_PKI"] ?? pki,
-                          socketDirectory: socket, dataDirectory: values["PGCONNECT_DATA"])
+                          socketDirectory: socket, dataDirectory: values["PGCONNECT_DATA"], binDirectory: values["PGCONNECT_PG_BINDIR"])
     }()
 
     /// Options for a verified certificate login as `user` with `certificate`'s cert and key.

@@ -299,7 +299,8 @@ struct ConnectProgress {
     /// The phase of a failure reported by `PQconnectStartParams` itself.
     func phaseForImmediateFailure(_ pointer: OpaquePointer) -> ConnectionPhase {
         let message = String(cString: PQerrorMessage(pointer))
-        return message.hasPrefix("connection to server") ? .connecting : .options
+        // libpq resolves host names inside PQconnectStartParams; a failure there is network, not options.
+        return message.hasPrefix("connection to server") || message.hasPrefix("could not translate host name") ? .connecting : .options
     }
 }
 
