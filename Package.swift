@@ -54,6 +54,8 @@ let package = Package(
         .testTarget(name: "PGDiagnosticsTests", dependencies: ["PGDiagnostics", "PGTestSupport",
                                                             .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "pgconnect-checkTests", dependencies: ["pgconnect-check", "PGTestSupport"], exclude: ["Expected"]),
+        // scripts/fuzz.sh: a generated-input loop over the parsers and the certificate inspector.
+        .executableTarget(name: "pgconnect-fuzz", dependencies: ["PGConnect", "PGDiagnostics"], path: "Fuzz/PGConnectFuzz"),
     ],
     swiftLanguageModes: [.v6]
 )
