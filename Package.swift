@@ -54,6 +54,9 @@ let package = Package(
         .testTarget(name: "PGDiagnosticsTests", dependencies: ["PGDiagnostics", "PGTestSupport",
                                                             .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "pgconnect-checkTests", dependencies: ["pgconnect-check", "PGTestSupport"], exclude: ["Expected"]),
+        // Benchmarks (scripts/bench.sh): raw libpq in C vs PGConnect, same measurements.
+        .executableTarget(name: "pgconnect-bench-c", dependencies: ["CLibPQ"], path: "Benchmarks/CLibPQBench"),
+        .executableTarget(name: "pgconnect-bench", dependencies: ["PGConnect", "PGDiagnostics"], path: "Benchmarks/PGConnectBench"),
         // scripts/fuzz.sh: a generated-input loop over the parsers and the certificate inspector.
         .executableTarget(name: "pgconnect-fuzz", dependencies: ["PGConnect", "PGDiagnostics"], path: "Fuzz/PGConnectFuzz"),
     ],

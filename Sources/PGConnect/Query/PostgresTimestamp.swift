@@ -5,51 +5,75 @@ enum PostgresTimestamp {
     /// Reads `2024-01-02 03:04:05.678901+00`, `...+05:30`, a bare `timestamp` (taken as UTC),
     /// or a `date` (`2024-01-02`). Returns nil for `infinity`, BC dates or anything else.
     static func parse(_ text: String) -> Date? {
-        var scalars = Substring(text).utf8[...]
-        func number(_ digits: Int) -> Int? {
-            guard scalars.count >= digits else { return nil }
-            var value = 0
-            for _ in 0..<digits {
-                let byte = scalars.first!
-                guard (48...57).contains(byte) else { return nil }
-                value = value * 10 + Int(byte - 48)
-                scalars = scalars.dropFirst()
-            }
-            return value
-        }
-        func expect(_ character: Character) -> Bool {
-            guard scalars.first == character.asciiValue else { return false }
-            scalars = scalars.dropFirst()
-            return true
-        }
-        guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2) else { return nil }
+        var text = text
+        return text.withUTF8 { parse($0) }
+    }
+
+    /// ``parse(_:)-(String)`` on the UTF-8 bytes of the text (e.g. straight from a `PGresult`).
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> Date? {
+        var cursor = ByteCursor(bytes: bytes)
+        guard let year = cursor.number(4), cursor.expect("-"), let month = cursor.number(2), cursor.expect("-"),
+              let day = cursor.number(2) else { return nil }
         var hour = 0, minute = 0, second = 0
         var fraction = 0.0
         var offsetSeconds = 0
-        if expect(" ") || expect("T") {
-            guard let h = number(2), expect(":"), let m = number(2), expect(":"), let s = number(2) else { return nil }
+        if cursor.expect(" ") || cursor.expect("T") {
+            guard let h = cursor.number(2), cursor.expect(":"), let m = cursor.number(2), cursor.expect(":"),
+                  let s = cursor.number(2) else { return nil }
             (hour, minute, second) = (h, m, s)
-            if expect(".") {
+            if cursor.expect(".") {
                 var scale = 0.1
-                while let byte = scalars.first, (48...57).contains(byte) {
-                    fraction += Double(byte - 48) * scale
+                while let digit = cursor.digit() {
+                    fraction += Double(digit) * scale
                     scale /= 10
-                    scalars = scalars.dropFirst()
                 }
             }
-            if let sign = scalars.first, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
-                scalars = scalars.dropFirst()
-                guard let oh = number(2) else { return nil }
+            if let sign = cursor.first, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
+                cursor.index += 1
+                guard let oh = cursor.number(2) else { return nil }
                 var om = 0, os = 0
-                if expect(":") { guard let m = number(2) else { return nil }; om = m }
-                if expect(":") { guard let s = number(2) else { return nil }; os = s }
+                if cursor.expect(":") { guard let m = cursor.number(2) else { return nil }; om = m }
+                if cursor.expect(":") { guard let s = cursor.number(2) else { return nil }; os = s }
                 offsetSeconds = (oh * 3600 + om * 60 + os) * (sign == UInt8(ascii: "-") ? -1 : 1)
             }
         }
-        guard scalars.isEmpty else { return nil }
+        guard cursor.isAtEnd else { return nil }
         let days = daysFromCivil(year: year, month: month, day: day)
         let seconds = Double(days * 86400 + hour * 3600 + minute * 60 + second - offsetSeconds) + fraction
         return Date(timeIntervalSince1970: seconds)
+    }
+
+    /// Reads ASCII digits and punctuation off a byte buffer (no copies, no exclusivity checks).
+    private struct ByteCursor {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var index = 0
+
+        var isAtEnd: Bool { index >= bytes.count }
+        var first: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+        /// The next byte's value if it is a digit (and moves past it).
+        mutating func digit() -> Int? {
+            guard index < bytes.count, bytes[index] &- UInt8(ascii: "0") < 10 else { return nil }
+            defer { index += 1 }
+            return Int(bytes[index] &- UInt8(ascii: "0"))
+        }
+
+        /// Exactly `count` digits as a number.
+        mutating func number(_ count: Int) -> Int? {
+            guard bytes.count - index >= count else { return nil }
+            var value = 0
+            for _ in 0..<count {
+                guard let digit = digit() else { return nil }
+                value = value * 10 + digit
+            }
+            return value
+        }
+
+        mutating func expect(_ character: Unicode.Scalar) -> Bool {
+            guard first == UInt8(ascii: character) else { return false }
+            index += 1
+            return true
+        }
     }
 
     /// `YYYY-MM-DD HH:MM:SS.ffffff+00`.

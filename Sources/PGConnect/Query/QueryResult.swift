@@ -21,18 +21,31 @@ public struct QueryResult: Sendable, RandomAccessCollection {
         public var typeOID: UInt32
     }
 
-    let handle: ResultHandle
+    /// Everything in one object, so that copying a result, a ``Row`` or a ``Field`` (one per value
+    /// read) costs a single retain.
+    final class Storage: Sendable {
+        let handle: ResultHandle
+        let columns: [Column]
+        let columnIndex: [String: Int]
+
+        init(_ handle: ResultHandle) {
+            self.handle = handle
+            let count = Int(PQnfields(handle.pointer))
+            columns = (0..<count).map { i in
+                Column(name: PQfname(handle.pointer, Int32(i)).map { String(cString: $0) } ?? "", typeOID: PQftype(handle.pointer, Int32(i)))
+            }
+            columnIndex = Dictionary(columns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+        }
+    }
+
+    let storage: Storage
+    var handle: ResultHandle { storage.handle }
     /// The columns, in order.
-    public let columns: [Column]
-    let columnIndex: [String: Int]
+    public var columns: [Column] { storage.columns }
+    var columnIndex: [String: Int] { storage.columnIndex }
 
     init(_ handle: ResultHandle) {
-        self.handle = handle
-        let count = Int(PQnfields(handle.pointer))
-        columns = (0..<count).map { i in
-            Column(name: PQfname(handle.pointer, Int32(i)).map { String(cString: $0) } ?? "", typeOID: PQftype(handle.pointer, Int32(i)))
-        }
-        columnIndex = Dictionary(columns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+        storage = Storage(handle)
     }
 
     /// The command tag, e.g. `SELECT 1` or `INSERT 0 3`.
@@ -140,7 +153,15 @@ public struct Field: Sendable {
     }
 
     /// A `timestamptz`, `timestamp` (read as UTC) or `date` column, with `DateStyle=ISO`.
-    public var date: Date? { string.flatMap(PostgresTimestamp.parse) }
+    public var date: Date? {
+        // Parsed from libpq's buffer: the same result as `string.flatMap(PostgresTimestamp.parse)`
+        // without making a String of every value.
+        guard !isNull, let value = PQgetvalue(result.handle.pointer, row, column) else { return nil }
+        let length = Int(PQgetlength(result.handle.pointer, row, column))
+        return value.withMemoryRebound(to: UInt8.self, capacity: length) {
+            PostgresTimestamp.parse(UnsafeBufferPointer(start: $0, count: length))
+        }
+    }
 }
 
 private func hexValue(_ byte: UInt8) -> UInt8? {

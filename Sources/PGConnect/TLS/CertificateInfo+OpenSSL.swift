@@ -71,7 +71,7 @@ extension CertificateInfo {
             return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
                 .joined(separator: ":")
         }
-        return bytes.map { String(format: "%02X", $0) }.joined()
+        return hex(bytes)
     }
 
     static func date(_ time: UnsafePointer<ASN1_TIME>?) -> Date? {
@@ -104,6 +104,20 @@ extension CertificateInfo {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         guard X509_digest(certificate, EVP_sha256(), &digest, &length) == 1 else { return "" }
-        return digest.prefix(Int(length)).map { String(format: "%02X", $0) }.joined(separator: ":")
+        return hex(digest.prefix(Int(length)), separator: ":")
+    }
+
+    /// Upper-case hex pairs, as `String(format: "%02X")` prints each byte, without the cost of a
+    /// Foundation format string per byte (this runs for every certificate of every connection).
+    static func hex(_ bytes: some Collection<UInt8>, separator: String = "") -> String {
+        let digits = Array("0123456789ABCDEF".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.count * (2 + separator.utf8.count))
+        for (i, byte) in bytes.enumerated() {
+            if i > 0 { text.append(contentsOf: separator.utf8) }
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 }

@@ -15,6 +15,9 @@ public struct TLSSession: Sendable, Hashable {
     public var compression: String?
     /// The server's certificate chain as the server sent it, leaf first.
     public var peerCertificates: [CertificateInfo]
+    /// The CA names (RFC 2253) the server listed in its certificate request: the CAs whose
+    /// client certificates it accepts (empty when it asked for no client certificate).
+    public var clientCANames: [String]
 
     /// The server's own certificate.
     public var serverCertificate: CertificateInfo? { peerCertificates.first }
@@ -29,13 +32,22 @@ public struct TLSSession: Sendable, Hashable {
         keyBits = attribute("key_bits").flatMap { Int($0) }
         compression = attribute("compression")
         peerCertificates = []
-        if let ssl = PQsslStruct(conn, "OpenSSL"), let chain = SSL_get_peer_cert_chain(OpaquePointer(ssl)) {
+        clientCANames = []
+        guard let ssl = PQsslStruct(conn, "OpenSSL").map(OpaquePointer.init) else { return }
+        if let chain = SSL_get_peer_cert_chain(ssl) {
             // The chain belongs to the SSL object: read, never free.
             let count = pgc_sk_X509_num(chain)
             for i in 0..<count {
                 if let certificate = pgc_sk_X509_value(chain, i) {
                     peerCertificates.append(CertificateInfo(certificate))
                 }
+            }
+        }
+        // On the client side OpenSSL keeps the list from the server's CertificateRequest (also
+        // after the handshake); it belongs to the SSL object.
+        if let names = SSL_get_client_CA_list(ssl) {
+            clientCANames = (0..<pgc_sk_X509_NAME_num(names)).compactMap { i in
+                pgc_sk_X509_NAME_value(names, i).map { CertificateInfo.name($0) }
             }
         }
     }

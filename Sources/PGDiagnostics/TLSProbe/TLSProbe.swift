@@ -175,6 +175,10 @@ private final class ProbeSession {
             return nil
         }
         _ = fcntl(fd, F_SETFL, flags)
+        // As libpq does: without TCP_NODELAY the startup message after the handshake waits for
+        // the server's delayed ACK (Nagle), ~40 ms per probe.
+        var noDelay: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
         var limit = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
