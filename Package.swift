@@ -58,7 +58,7 @@ let package = Package(
         .executableTarget(name: "pgconnect-bench-c", dependencies: ["CLibPQ"], path: "Benchmarks/CLibPQBench"),
         .executableTarget(name: "pgconnect-bench", dependencies: ["PGConnect", "PGDiagnostics"], path: "Benchmarks/PGConnectBench"),
         // scripts/fuzz.sh: a generated-input loop over the parsers and the certificate inspector.
-        .executableTarget(name: "pgconnect-fuzz", dependencies: ["PGConnect", "PGDiagnostics"], path: "Fuzz/PGConnectFuzz"),
+        .executableTarget(name: "pgconnect-fuzz", dependencies: ["PGConnect", "PGDiagnostics", "PGTestSupport"], path: "Fuzz/PGConnectFuzz"),
     ],
     swiftLanguageModes: [.v6]
 )

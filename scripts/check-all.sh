@@ -31,7 +31,8 @@ failed=()
 part() { printf '\n== %s\n' "$1" >&2; }
 
 part "AddressSanitizer + LeakSanitizer: the whole suite"
-if ! ASAN_OPTIONS=detect_leaks=1 swift test --disable-swift-testing --sanitize=address --scratch-path .build-asan; then
+if ! ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp:print_suppressions=1" \
+    swift test --disable-swift-testing --sanitize=address --scratch-path .build-asan; then
     failed+=(asan)
 fi
 

@@ -5,16 +5,11 @@
 import Foundation
 import PGConnect
 import PGDiagnostics
+import PGTestSupport
 
-struct Generator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+typealias Generator = SeededGenerator
+
+extension SeededGenerator {
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(1, n))) }
     mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
 }
@@ -36,7 +31,7 @@ let arguments = CommandLine.arguments
 guard arguments.count >= 2 else { fail("usage: pgconnect-fuzz conninfo|uri|hba|ident|certificate [ITERATIONS] [SEED]") }
 let mode = arguments[1]
 let iterations = arguments.count > 2 ? Int(arguments[2]) ?? 100_000 : 100_000
-var g = Generator(state: arguments.count > 3 ? UInt64(arguments[3]) ?? 1 : 1)
+var g = Generator(seed: arguments.count > 3 ? UInt64(arguments[3]) ?? 1 : 1)
 let keywords = ["host", "user", "dbname", "sslcert", "sslkey", "sslrootcert", "application_name", "options", "password", "sslpassword"]
 let started = Date()
 

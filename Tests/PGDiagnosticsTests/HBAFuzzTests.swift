@@ -1,21 +1,10 @@
 import Foundation
+import PGTestSupport
 import XCTest
 @testable import PGDiagnostics
 
 /// Random input never crashes or hangs the tokenizer, the parsers or the simulator.
 final class HBAFuzzTests: XCTestCase {
-    /// SplitMix64: deterministic, so a failure reproduces.
-    private struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     private static let pieces: [String] = [
         "host", "hostssl", "hostnossl", "hostgssenc", "local", "include", "include_if_exists", "include_dir",
         "all", "sameuser", "samerole", "replication", "+group", "@list", "@", "@\"x y\"", "\"all\"", "\"", "\"\"",
@@ -28,7 +17,7 @@ final class HBAFuzzTests: XCTestCase {
         "CN=alice,O=x", "\"CN=a,O=b\"", "a\"b\"c", "\"a\"\"b\"",
     ]
 
-    private static func randomLine(_ generator: inout Generator) -> String {
+    private static func randomLine(_ generator: inout SeededGenerator) -> String {
         if Int.random(in: 0..<6, using: &generator) == 0 {
             // A plausible rule with random parts, so the simulator sees real rules too.
             let columns = [
@@ -63,7 +52,7 @@ final class HBAFuzzTests: XCTestCase {
 
     func testTwentyThousandRandomLinesNeverCrashOrHang() throws {
         let directory = try AuthFileTestDirectory()
-        var generator = Generator(state: 0x5EED_2024)
+        var generator = SeededGenerator(seed: 0x5EED_2024)
         var lines: [String] = []
         for _ in 0..<20_000 { lines.append(Self.randomLine(&generator)) }
         // A few very long tokens: a 100 kB name, a quoted one, a long regex.

@@ -19,7 +19,8 @@ public enum CertificateFactory {
         return (certificate, key)
     }
 
-    static func openssl(_ arguments: [String]) throws {
+    /// Runs the openssl command-line tool with `arguments`; throws when it fails.
+    public static func openssl(_ arguments: [String]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = arguments

@@ -63,11 +63,11 @@ final class HostileInputTests: XCTestCase {
     }
 
     func testDERWherePEMIsExpectedAndAKeyOfAnotherType() throws {
-        try CertificateFactoryShell.run(["x509", "-in", "\(server.pki)/alice.crt", "-outform", "DER", "-out", path("alice.der")])
+        try CertificateFactory.openssl(["x509", "-in", "\(server.pki)/alice.crt", "-outform", "DER", "-out", path("alice.der")])
         let der = try check(sslcert: path("alice.der"))
         XCTAssertEqual(der.diagnosis?["code"] as? String, "cert-unparsable")
         XCTAssertTrue((der.diagnosis?["fixes"] as? [String])?.first?.contains("-inform DER") ?? false)
-        try CertificateFactoryShell.run(["genpkey", "-algorithm", "ED25519", "-out", path("ed.key")])
+        try CertificateFactory.openssl(["genpkey", "-algorithm", "ED25519", "-out", path("ed.key")])
         chmod(path("ed.key"), 0o600)
         let otherKey = try check(sslkey: path("ed.key"))
         XCTAssertEqual(otherKey.diagnosis?["code"] as? String, "key-cert-mismatch")
@@ -112,18 +112,5 @@ final class HostileInputTests: XCTestCase {
         let result = try CLIRun.run(["--format", "json", "--connect-timeout", "1", try options.conninfoString()])
         XCTAssertEqual(result.diagnosis?["code"] as? String, "timeout")
         XCTAssertLessThan(Date().timeIntervalSince(start), 2.5, "within connect_timeout + 1 s")
-    }
-}
-
-/// Runs the openssl command-line tool.
-enum CertificateFactoryShell {
-    static func run(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
     }
 }

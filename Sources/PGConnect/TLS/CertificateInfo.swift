@@ -26,6 +26,9 @@ public struct CertificateInfo: Sendable, Hashable, Codable {
     /// SHA-256 fingerprint of the DER encoding, colon-separated hex.
     public var sha256Fingerprint: String
 
+    /// `date` as ISO 8601 in UTC to the second (`2027-01-15T08:00:00Z`), as reports print validity.
+    public static func iso8601(_ date: Date) -> String { PostgresTimestamp.iso8601(date) }
+
     /// Whether the certificate is within its validity period at `date`.
     public func isValid(at date: Date = Date()) -> Bool {
         if let notBefore, date < notBefore { return false }

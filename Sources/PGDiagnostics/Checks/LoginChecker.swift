@@ -193,28 +193,8 @@ public struct LoginChecker: Sendable {
                                   notAfter: certificate.notAfter.map(iso8601))
     }
 
-    /// `2027-01-15T08:00:00Z`: what `ISO8601DateFormatter` prints in UTC, without it — its first
-    /// use loads ICU (about 2 ms and 8 MB of resident memory in a short-lived `pgconnect-check`).
-    static func iso8601(_ date: Date) -> String {
-        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
-        let days = seconds >= 0 ? seconds / 86400 : (seconds + 1) / 86400 - 1
-        let secondOfDay = seconds - days * 86400
-        // Howard Hinnant's civil_from_days (proleptic Gregorian calendar).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))Z"
-    }
+    /// `2027-01-15T08:00:00Z` (ISO 8601, UTC).
+    static func iso8601(_ date: Date) -> String { CertificateInfo.iso8601(date) }
 
     static func serverReport(_ connection: Connection) async -> Report.ServerReport {
         await serverView(connection).report
