@@ -73,6 +73,19 @@ final class ServiceTests: XCTestCase {
         }
     }
 
+    func testShutdownWaitsForRunningLeases() async throws {
+        let pool = ConnectionPool(options: server.options(), configuration: .init(maximumConnections: 2))
+        let lease = Task { try await pool.withConnection { try await $0.query("SELECT pg_sleep(0.3), 7")[0][1].int } }
+        try await Task.sleep(for: .milliseconds(100))
+        let start = ContinuousClock.now
+        await pool.shutdown()
+        XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(100), "shutdown waited for the lease")
+        let value = try await lease.value
+        XCTAssertEqual(value, 7, "the lease finished normally")
+        let open = await pool.openConnections
+        XCTAssertEqual(open, 0)
+    }
+
     func testCancellingAPooledPgSleepEndsWithinASecond() async throws {
         let pool = ConnectionPool(options: server.options(), configuration: .init(maximumConnections: 1))
         let task = Task { try await pool.withConnection { try await $0.query("SELECT pg_sleep(10)") } }

@@ -49,6 +49,10 @@ final class InspectCommandTests: XCTestCase {
         let key = (opened.json?["files"] as? [[String: Any]])?.first?["key"] as? [String: Any]
         XCTAssertEqual(key?["matches"] as? [String], ["\(fixtures!)/main/alice.crt"])
         XCTAssertEqual(opened.stderr, "", "no warning for a 0600 passphrase file")
+        chmod(file, 0o644)
+        let exposed = try CLIRun.run(["inspect", "--sslpassword-file", file, "\(fixtures!)/main/alice.enc.key"])
+        XCTAssertTrue(exposed.stderr.contains("readable by others"), exposed.stderr)
+        XCTAssertTrue(exposed.stderr.contains("chmod 600"), exposed.stderr)
     }
 
     func testUnreadableInputsExitThreeWithoutHanging() throws {
