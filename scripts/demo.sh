@@ -42,6 +42,10 @@ working=$?
 banner "2. A broken one: alice's certificate, but logging in as bob" "pgconnect-check \"$alice\" --user bob"
 "$check" "$alice" --user bob
 broken=$?
+admin="host=$PGCONNECT_SOCKET_DIR port=$PGCONNECT_PORT user=postgres dbname=postgres"
+banner "3. The same, with the server's own pg_hba.conf read over an admin connection" \
+    "pgconnect-check \"$alice\" --user bob --admin \"$admin\""
+"$check" "$alice" --user bob --admin "$admin"
 set -e
 
 printf '\nexit statuses: working login %d (0 = connected), broken login %d (1 = refused by the server)\n' "$working" "$broken"
