@@ -80,7 +80,10 @@ case "certificate":
             default: bytes.insert(UInt8(truncatingIfNeeded: g.next()), at: position)
             }
         }
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { fail("cannot write \(path)") }
+        // Plain open/write: FileManager writes atomically (a temporary file and a rename) — slow here.
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0, write(fd, bytes, bytes.count) == bytes.count else { fail("cannot write \(path)") }
+        close(fd)
         _ = inspector.inspect([path], passphrase: g.pick(["", "secret", nil]))
     }
 default:
