@@ -206,6 +206,29 @@ final class DiagnosisMatrixTests: XCTestCase {
         }
     }
 
+    func testServerCertificateRevokedByTheClientsCRL() throws {
+        // A CRL from the server's CA that revokes the server's own certificate, made with openssl ca.
+        let directory = scratch.appendingPathComponent("ca").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try "".write(toFile: "\(directory)/index.txt", atomically: true, encoding: .utf8)
+        try "01\n".write(toFile: "\(directory)/crlnumber", atomically: true, encoding: .utf8)
+        try """
+            [ ca ]
+            default_ca = local
+            [ local ]
+            database = \(directory)/index.txt
+            crlnumber = \(directory)/crlnumber
+            default_md = sha256
+            default_crl_days = 30
+            """.write(toFile: "\(directory)/ca.cnf", atomically: true, encoding: .utf8)
+        let ca = ["-config", "\(directory)/ca.cnf", "-keyfile", "\(fixtures)/main/root.key", "-cert", "\(fixtures)/main/root.crt", "-batch"]
+        try CertificateFactory.openssl(["ca"] + ca + ["-revoke", "\(fixtures)/main/server.crt"])
+        try CertificateFactory.openssl(["ca"] + ca + ["-gencrl", "-out", "\(directory)/crl.pem"])
+        let result = try expect("server-cert-revoked", layer: "tls", status: 2, [conninfo(extra: ["sslcrl": "\(directory)/crl.pem"])])
+        let evidence = (result.diagnosis?["evidence"] as? [String] ?? []).joined(separator: "\n")
+        XCTAssertTrue(evidence.contains("certificate revoked"), evidence)
+    }
+
     func testHostNameMismatchByIPAndByName() async throws {
         try await server.withSettings(["ssl_cert_file": "\(fixtures)/main/server-other.crt",
                                        "ssl_key_file": "\(fixtures)/main/server-other.server-owned.key"]) {
