@@ -214,10 +214,6 @@ private struct Context {
                         fixes: ["Align the ranges: on the client ssl_min_protocol_version/ssl_max_protocol_version, on the server the settings of the same names (TLSv1.2 and TLSv1.3 are the safe choices).",
                                 "Check the server's range: SHOW ssl_min_protocol_version; SHOW ssl_max_protocol_version;"])
         }
-        if error.phase == .tls, Self.looksLikeLostConnection(text), let probe, probe.handshakeError == nil, probe.serverAlert == nil,
-           probe.serverAnswer != nil {
-            return nil  // the probe logged in fine; fall through to the generic report
-        }
         return nil
     }
 

@@ -196,10 +196,6 @@ public struct LoginChecker: Sendable {
     /// `2027-01-15T08:00:00Z` (ISO 8601, UTC).
     static func iso8601(_ date: Date) -> String { CertificateInfo.iso8601(date) }
 
-    static func serverReport(_ connection: Connection) async -> Report.ServerReport {
-        await serverView(connection).report
-    }
-
     /// The server's view of the session: the JSON fields, and for people the session user,
     /// system_user (16+: the authenticated identity) and the backend's pg_stat_ssl row.
     static func serverView(_ connection: Connection) async -> (report: Report.ServerReport, detail: String?) {
