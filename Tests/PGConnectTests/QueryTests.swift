@@ -86,6 +86,46 @@ final class QueryTests: XCTestCase {
         XCTAssertEqual(after[0][0].int, 3, "usable after cancellation")
     }
 
+    /// Queries from many tasks share one connection: each gets its own answer, whether it ran on
+    /// the caller's thread (gate free, fast answer) or waited its turn on the connection's queue.
+    func testConcurrentQueriesOnOneConnectionEachGetTheirOwnAnswer() async throws {
+        let connection = self.connection!
+        let answers = try await withThrowingTaskGroup(of: (Int, Int?).self) { group in
+            for i in 0..<60 {
+                group.addTask {
+                    // Every fifth query outlasts the inline wait and finishes on the queue.
+                    let sql = i % 5 == 0 ? "SELECT $1::int FROM pg_sleep(0.005)" : "SELECT $1::int"
+                    return (i, try await connection.query(sql, [i])[0][0].int)
+                }
+            }
+            return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        XCTAssertEqual(answers.count, 60)
+        for (i, answer) in answers { XCTAssertEqual(answer, i) }
+        XCTAssertFalse(connection.isClosed)
+    }
+
+    /// A query that waits for the server longer than ``Connection/inlineWaitLimit`` must not hold
+    /// a cooperative thread: with more slow queries than the pool has threads, other tasks still run.
+    func testSlowQueriesDoNotHoldTheCooperativePool() async throws {
+        guard let server = TestServer.shared else { throw XCTSkip("needs the test server") }
+        let connections = try await withThrowingTaskGroup(of: Connection.self) { group in
+            for _ in 0..<4 { group.addTask { try await Connection.connect(server.options(), timeout: .seconds(10)) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let slow = connections.map { connection in
+            Task { try await connection.query("SELECT pg_sleep(0.6)") }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let start = ContinuousClock.now
+        let quick = try await connection.query("SELECT 7")
+        let waited = ContinuousClock.now - start
+        XCTAssertEqual(quick[0][0].int, 7)
+        XCTAssertLessThan(waited, .milliseconds(300), "a quick query waited for the slow ones")
+        for task in slow { _ = try await task.value }
+        for connection in connections { await connection.close() }
+    }
+
     func testCommandTagsAndAffectedRows() async throws {
         _ = try await connection.query("CREATE TEMP TABLE t (v int)")
         let insert = try await connection.query("INSERT INTO t SELECT generate_series(1, $1::int)", [5])

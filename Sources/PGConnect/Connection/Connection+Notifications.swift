@@ -38,10 +38,10 @@ extension Connection {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    /// Waits (on the connection's queue) for the next notification; nil when cancelled.
+    /// Waits (on the connection's queue, holding it) for the next notification; nil when cancelled.
     func nextNotification() async throws -> PostgresNotification? {
         let handle = self.handle, waiter = self.waiter
-        return try await Connection.perform(on: queue, waiter: waiter) { cancellation in
+        return try await run { cancellation in
             guard let conn = handle.pointer, PQstatus(conn) == CONNECTION_OK else {
                 throw ConnectionError(code: .connectionClosed, phase: .query, message: "the connection is closed")
             }

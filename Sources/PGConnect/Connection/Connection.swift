@@ -10,9 +10,13 @@ import Logging
 /// A connection to PostgreSQL through libpq, made and used without blocking Swift's
 /// cooperative thread pool.
 ///
-/// Every libpq call for one connection runs on that connection's own serial dispatch queue;
-/// waits for the socket use `poll` there, so a slow network or a blocking DNS lookup inside
-/// libpq never stalls other tasks. Cancelling the calling task stops a connect or a query.
+/// One operation at a time uses the connection, in the order they were asked for. Connecting
+/// and anything that may wait long runs on the connection's own serial dispatch queue, where
+/// waits for the socket use `poll`, so a slow network or a blocking DNS lookup inside libpq never
+/// stalls other tasks. A query starts on the calling thread and finishes there when the answer
+/// comes within ``inlineWaitLimit`` (a local or LAN round trip: no thread switch, as fast as
+/// libpq's own `PQexec`); a slower one moves to the queue. Cancelling the calling task stops a
+/// connect or a query.
 ///
 /// ```swift
 /// let connection = try await Connection.connect(options, timeout: .seconds(10))
@@ -32,9 +36,15 @@ public final class Connection: Sendable {
     /// libpq's effective value for each keyword after defaults (`PQconninfo`); secrets removed.
     public let effectiveOptions: ConnectionOptions
 
+    /// How long a query may wait for the server on the calling thread before it moves to the
+    /// connection's queue: long enough for a round trip on the same machine or network, short
+    /// enough that Swift's cooperative threads are not held for long.
+    public static let inlineWaitLimit: Duration = .milliseconds(1)
+
     let handle: PGConnHandle
     let queue: DispatchQueue
     let waiter: SocketWaiter
+    let gate = OperationGate()
     let logger: Logger
 
     private init(options: ConnectionOptions, effectiveOptions: ConnectionOptions, timings: ConnectionTimings,
@@ -83,6 +93,32 @@ public final class Connection: Sendable {
             }
         } onCancel: {
             waiter.cancel(cancellation)
+        }
+    }
+
+    /// Runs `body` on the connection's queue once the operations ahead are done, and returns its
+    /// result; cancelling the task cancels `body` through `cancellation`.
+    func run<T: Sendable>(_ body: @escaping @Sendable (OperationCancellation) throws -> T) async throws -> T {
+        let cancellation = OperationCancellation()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                gate.enter { self.finishOnQueue(body, cancellation: cancellation, continuation) }
+            }
+        } onCancel: {
+            waiter.cancel(cancellation)
+        }
+    }
+
+    /// Runs `body` on the queue for the operation that holds the gate, then leaves the gate and
+    /// resumes the caller.
+    func finishOnQueue<T: Sendable>(_ body: @escaping @Sendable (OperationCancellation) throws -> T,
+                                    cancellation: OperationCancellation,
+                                    _ continuation: CheckedContinuation<T, any Error>) {
+        queue.async { [handle, gate] in
+            let result = Result { try body(cancellation) }
+            handle.noteStatus()
+            gate.leave()
+            continuation.resume(with: result)
         }
     }
 
@@ -214,39 +250,32 @@ public final class Connection: Sendable {
     // MARK: Closing
 
     /// Whether ``close()`` was called or the connection broke.
-    public var isClosed: Bool {
-        queue.sync { handle.pointer.map { PQstatus($0) != CONNECTION_OK } ?? true }
-    }
+    /// (As of the end of the last operation: never waits for one in progress.)
+    public var isClosed: Bool { handle.isClosed }
 
     /// Whether the connection still works as far as can be told without a round trip: reads what
     /// the server sent while it was idle (a termination notice, EOF) and checks libpq's status.
     public func isAlive() async -> Bool {
         let handle = self.handle
-        return await withCheckedContinuation { continuation in
-            queue.async {
-                guard let conn = handle.pointer, PQstatus(conn) == CONNECTION_OK else { return continuation.resume(returning: false) }
-                // Read what is pending until the socket has nothing more: a terminated backend sends a
-                // FATAL message and then EOF, which makes PQconsumeInput fail.
-                for _ in 0..<4 {
-                    guard PQconsumeInput(conn) == 1 else { return continuation.resume(returning: false) }
-                    var poller = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
-                    guard poll(&poller, 1, 0) == 1 else { break }
-                }
-                _ = PQisBusy(conn)  // parse what arrived
-                continuation.resume(returning: PQstatus(conn) == CONNECTION_OK)
+        return (try? await run { _ in
+            guard let conn = handle.pointer, PQstatus(conn) == CONNECTION_OK else { return false }
+            // Read what is pending until the socket has nothing more: a terminated backend sends a
+            // FATAL message and then EOF, which makes PQconsumeInput fail.
+            for _ in 0..<4 {
+                guard PQconsumeInput(conn) == 1 else { return false }
+                var poller = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+                guard poll(&poller, 1, 0) == 1 else { break }
             }
-        }
+            _ = PQisBusy(conn)  // parse what arrived
+            return PQstatus(conn) == CONNECTION_OK
+        }) ?? false
     }
 
-    /// Closes the connection (`PQfinish`). Safe to call more than once.
+    /// Closes the connection (`PQfinish`) after the operations already asked for. Safe to call
+    /// more than once.
     public func close() async {
         let handle = self.handle
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            queue.async {
-                handle.finish()
-                continuation.resume()
-            }
-        }
+        _ = try? await run { _ in handle.finish() }
     }
 }
 

@@ -1,13 +1,17 @@
 import CLibPQ
 import Logging
+import Synchronization
 
 /// Owns one `PGconn` and frees it exactly once (`finish()` or `deinit`).
 ///
-/// `@unchecked Sendable`: the pointer is used only on the owning ``Connection``'s serial
-/// dispatch queue (and in `deinit`, when no other reference exists), so libpq never sees two
-/// threads on one connection.
+/// `@unchecked Sendable`: the pointer is used only by the operation that holds the owning
+/// ``Connection``'s ``OperationGate`` (and in `deinit`, when no other reference exists), so
+/// libpq never sees two threads on one connection.
 final class PGConnHandle: @unchecked Sendable {
     private(set) var pointer: OpaquePointer?
+    /// Whether the connection is closed or broken, as of the end of the last operation: readable
+    /// from any thread while an operation is using the `PGconn`.
+    private let closed = Atomic<Bool>(false)
     /// Passed to libpq's notice receiver; lives as long as the `PGconn`.
     let notices: NoticeSink
 
@@ -26,10 +30,19 @@ final class PGConnHandle: @unchecked Sendable {
         }, Unmanaged.passUnretained(notices).toOpaque())
     }
 
+    var isClosed: Bool { closed.load(ordering: .acquiring) }
+
+    /// Records libpq's status at the end of an operation (by the gate holder).
+    func noteStatus() {
+        let broken = pointer.map { PQstatus($0) != CONNECTION_OK } ?? true
+        closed.store(broken, ordering: .releasing)
+    }
+
     /// Closes the connection and frees the `PGconn`; later calls do nothing.
     func finish() {
         guard let pointer else { return }
         self.pointer = nil
+        closed.store(true, ordering: .releasing)
         _ = KeyPassphraseHook.takeAskedWithoutPassword(pointer)
         PQfinish(pointer)
     }

@@ -13,72 +13,146 @@ extension Connection {
     /// let result = try await connection.query("SELECT $1::int + 1 AS n", [41])
     /// result[0]["n"]?.int  // 42
     /// ```
+    /// When no other operation is using the connection, the query is sent and its answer read on
+    /// the calling thread as long as each wait for the server stays within
+    /// ``Connection/inlineWaitLimit``; a longer wait moves the rest to the connection's queue.
     /// Cancelling the task sends a cancel request to the server and waits for it to stop.
     /// - Throws: ``ConnectionError`` with code ``ConnectionError/Code/server`` and the server's
     ///   SQLSTATE, message, detail and hint; or ``ConnectionError/Code/connectionClosed``.
     public func query(_ sql: String, _ parameters: [(any QueryParameter)?] = []) async throws -> QueryResult {
-        let texts = parameters.map { $0?.postgresText }
-        let handle = self.handle, waiter = self.waiter
-        return try await Connection.perform(on: queue, waiter: waiter) { cancellation in
-            try Connection.queryBlocking(handle: handle, waiter: waiter, sql: sql, parameters: texts, cancellation: cancellation)
+        let operation = QueryOperation(handle: handle, waiter: waiter, sql: sql, parameters: parameters.map { $0?.postgresText })
+        guard gate.tryEnter() else {
+            return try await run { cancellation in try operation.complete(cancellation: cancellation) }
+        }
+        // The fast path: this thread holds the gate.
+        let cancellation = OperationCancellation()
+        let progress: QueryOperation.Progress
+        do {
+            progress = try await withTaskCancellationHandler {
+                try operation.advance(until: .now + Connection.inlineWaitLimit, cancellation: cancellation)
+            } onCancel: { [waiter] in
+                waiter.cancel(cancellation)
+            }
+        } catch {
+            handle.noteStatus()
+            gate.leave()
+            throw error
+        }
+        if case .done(let result) = progress {
+            handle.noteStatus()
+            gate.leave()
+            return result
+        }
+        // The server takes longer: wait on the queue, still holding the gate.
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                finishOnQueue({ cancellation in try operation.complete(cancellation: cancellation) },
+                              cancellation: cancellation, continuation)
+            }
+        } onCancel: { [waiter] in
+            waiter.cancel(cancellation)
         }
     }
+}
 
-    static func queryBlocking(handle: PGConnHandle, waiter: SocketWaiter, sql: String, parameters: [String?],
-                              cancellation: OperationCancellation) throws -> QueryResult {
+/// One query's exchange with libpq, which can stop at a wait and go on later on another thread.
+///
+/// `@unchecked Sendable`: used only by the operation holding the connection's gate, one thread at
+/// a time; the gate's lock orders one thread's use before the next.
+final class QueryOperation: @unchecked Sendable {
+    enum Progress {
+        case done(QueryResult)
+        /// A wait for the socket would pass the deadline: call again to go on.
+        case waiting
+    }
+
+    private let handle: PGConnHandle
+    private let waiter: SocketWaiter
+    private let sql: String
+    private let parameters: [String?]
+    private var sent = false
+    private var flushed = false
+    private var last: ResultHandle?
+    private var firstError: ConnectionError?
+
+    init(handle: PGConnHandle, waiter: SocketWaiter, sql: String, parameters: [String?]) {
+        self.handle = handle
+        self.waiter = waiter
+        self.sql = sql
+        self.parameters = parameters
+    }
+
+    /// Runs the query to its end, waiting as long as it takes.
+    func complete(cancellation: OperationCancellation) throws -> QueryResult {
+        guard case .done(let result) = try advance(until: nil, cancellation: cancellation) else {
+            throw ConnectionError(code: .connectionClosed, phase: .query, message: "the query stopped without a result")
+        }
+        return result
+    }
+
+    /// Sends the query (once) and reads its results until it completes, or until a wait for the
+    /// socket would pass `deadline` (then `.waiting`, with the state kept for the next call).
+    func advance(until deadline: ContinuousClock.Instant?, cancellation: OperationCancellation) throws -> Progress {
         guard let conn = handle.pointer, PQstatus(conn) == CONNECTION_OK else {
             throw ConnectionError(code: .connectionClosed, phase: .query, message: "the connection is closed")
         }
-        if cancellation.isCancelled {
-            throw ConnectionError(code: .cancelled, phase: .query, message: "the query was cancelled before it was sent")
+        if !sent {
+            if cancellation.isCancelled {
+                throw ConnectionError(code: .cancelled, phase: .query, message: "the query was cancelled before it was sent")
+            }
+            guard !sql.utf8.contains(0), !parameters.contains(where: { $0?.utf8.contains(0) ?? false }) else {
+                throw ConnectionError(code: .invalidValue, phase: .query,
+                                      message: "the query or one of its parameters contains a NUL byte, which PostgreSQL text cannot hold")
+            }
+            let accepted: Int32 = withOptionalCStrings(parameters) { values in
+                PQsendQueryParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+            }
+            guard accepted == 1 else { throw Self.transportError(conn) }
+            sent = true
         }
-        guard !sql.utf8.contains(0), !parameters.contains(where: { $0?.utf8.contains(0) ?? false }) else {
-            throw ConnectionError(code: .invalidValue, phase: .query,
-                                  message: "the query or one of its parameters contains a NUL byte, which PostgreSQL text cannot hold")
-        }
-        let sent: Int32 = withOptionalCStrings(parameters) { values in
-            PQsendQueryParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
-        }
-        guard sent == 1 else { throw transportError(conn) }
 
         // Flush what libpq could not write at once, reading meanwhile so the server never blocks on us.
-        while true {
-            let flushed = PQflush(conn)
-            if flushed == 0 { break }
-            if flushed < 0 { throw transportError(conn) }
-            switch waiter.wait(socket: PQsocket(conn), read: true, write: true, deadline: nil, cancellation: cancellation) {
-            case .ready: guard PQconsumeInput(conn) == 1 else { throw transportError(conn) }
-            case .cancelled, .timedOut: return try cancelAndDrain(handle: handle, conn: conn, waiter: waiter)
+        while !flushed {
+            let status = PQflush(conn)
+            if status == 0 { flushed = true; break }
+            if status < 0 { throw Self.transportError(conn) }
+            switch waiter.wait(socket: PQsocket(conn), read: true, write: true, deadline: deadline, cancellation: cancellation) {
+            case .ready: guard PQconsumeInput(conn) == 1 else { throw Self.transportError(conn) }
+            case .timedOut: return .waiting
+            case .cancelled:
+                guard deadline == nil else { return .waiting }  // cancel and drain on the queue, not on the caller's thread
+                try Self.cancelAndDrain(handle: handle, conn: conn, waiter: waiter)
             }
         }
 
-        var last: ResultHandle?
-        var firstError: ConnectionError?
         while true {
             while PQisBusy(conn) != 0 {
-                switch waiter.wait(socket: PQsocket(conn), read: true, write: false, deadline: nil, cancellation: cancellation) {
-                case .ready: guard PQconsumeInput(conn) == 1 else { throw transportError(conn) }
-                case .cancelled, .timedOut: return try cancelAndDrain(handle: handle, conn: conn, waiter: waiter)
+                switch waiter.wait(socket: PQsocket(conn), read: true, write: false, deadline: deadline, cancellation: cancellation) {
+                case .ready: guard PQconsumeInput(conn) == 1 else { throw Self.transportError(conn) }
+                case .timedOut: return .waiting
+                case .cancelled:
+                    guard deadline == nil else { return .waiting }
+                    try Self.cancelAndDrain(handle: handle, conn: conn, waiter: waiter)
                 }
             }
             guard let result = PQgetResult(conn) else { break }
             let owned = ResultHandle(result)
             switch PQresultStatus(result) {
             case PGRES_FATAL_ERROR, PGRES_BAD_RESPONSE, PGRES_NONFATAL_ERROR:
-                if firstError == nil { firstError = serverError(owned) }
+                if firstError == nil { firstError = Self.serverError(owned) }
             default:
                 last = owned
             }
         }
         if let firstError { throw firstError }
-        guard let last else { throw transportError(conn) }
-        return QueryResult(last)
+        guard let last else { throw Self.transportError(conn) }
+        return .done(QueryResult(last))
     }
 
     /// Asks the server to cancel the running query, waits for libpq to finish the exchange,
     /// and throws ``ConnectionError/Code/cancelled``. A connection that does not settle within
     /// five seconds is closed rather than left in an unknown state.
-    private static func cancelAndDrain(handle: PGConnHandle, conn: OpaquePointer, waiter: SocketWaiter) throws -> QueryResult {
+    static func cancelAndDrain(handle: PGConnHandle, conn: OpaquePointer, waiter: SocketWaiter) throws -> Never {
         if let cancel = PQgetCancel(conn) {
             var buffer = [CChar](repeating: 0, count: 256)
             _ = PQcancel(cancel, &buffer, Int32(buffer.count))
