@@ -22,8 +22,7 @@ struct ExplainCommand: ParsableCommand {
     func run() throws {
         let input: String
         if text.isEmpty {
-            let data = FileHandle.standardInput.readData(ofLength: MessageExplainer.inputLimit)
-            input = String(decoding: data, as: UTF8.self)
+            input = String(decoding: StandardStreams.readInput(limit: MessageExplainer.inputLimit), as: UTF8.self)
         } else {
             input = text.joined(separator: " ")
         }

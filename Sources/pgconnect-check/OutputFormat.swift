@@ -14,7 +14,7 @@ enum PassphraseFile {
         }
         var status = stat()
         if stat(path, &status) == 0, status.st_mode & 0o077 != 0 {
-            FileHandle.standardError.write(Data("warning: --sslpassword-file \(path) is readable by others (mode \(String(status.st_mode & 0o777, radix: 8))); chmod 600 \(path)\n".utf8))
+            StandardStreams.writeError("warning: --sslpassword-file \(path) is readable by others (mode \(String(status.st_mode & 0o777, radix: 8))); chmod 600 \(path)\n")
         }
         let text = String(decoding: data, as: UTF8.self)
         return String(text.prefix { $0 != "\n" && $0 != "\r" })

@@ -345,7 +345,7 @@ public struct ClientFilesInspector: Sendable {
 
     static func describeMissing(_ file: File) -> String {
         var text = "\(file.path) does not exist"
-        let parent = (file.path as NSString).deletingLastPathComponent
+        let parent = FilePath.deletingLastComponent(file.path)
         if !parent.isEmpty, !FileManager.default.fileExists(atPath: parent) { text += " (nor does the directory \(parent))" }
         if !file.named { text += "; it is libpq's default because the option was not given" }
         return text

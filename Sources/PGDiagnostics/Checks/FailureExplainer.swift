@@ -355,7 +355,7 @@ private struct Context {
             return make(.clientCertChainIncomplete, .clientFiles, "The client certificate file lacks the intermediate CA",
                         "\(certificatePath) holds \(chain.count == 1 ? "only the leaf certificate" : "\(chain.count) certificates") and ends at \(top.subject), issued by the intermediate \(top.issuer). The server trusts only \(accepted.isEmpty ? "its root" : accepted.sorted().joined(separator: "; ")), so the client must send the intermediate too; without it the server answers \"unknown ca\".",
                         evidence: facts + ["the intermediate \(intermediate.subject) (issued by \(intermediate.issuer)) is in \(intermediate.path)"],
-                        fixes: ["cat \(certificatePath) \(intermediate.path) > \(certificatePath.replacingOccurrences(of: ".crt", with: "")).chain.crt and point sslcert at it (leaf first, then the intermediate)."])
+                        fixes: ["cat \(certificatePath) \(intermediate.path) > \(certificatePath.replacingScalars(".crt", with: "")).chain.crt and point sslcert at it (leaf first, then the intermediate)."])
         }
         return make(.clientCertUnknownCA, .tls, "The server does not trust the CA that issued the client certificate",
                     "The client certificate was issued by \(top.issuer), and the server's ssl_ca_file does not contain that CA\(accepted.isEmpty ? "" : " (it accepts: \(accepted.sorted().joined(separator: "; ")))"). Could not rule out: if \(top.issuer) is an intermediate under one of the accepted CAs, its certificate is missing from the client certificate file.",
@@ -368,7 +368,7 @@ private struct Context {
     static func findIssuer(of certificate: CertificateInfo, near path: String?, also other: String?) -> (subject: String, issuer: String, path: String)? {
         var candidates: [String] = []
         if let path {
-            let directory = (path as NSString).deletingLastPathComponent
+            let directory = FilePath.deletingLastComponent(path)
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory)) ?? []
             for entry in entries.sorted().prefix(200) where [".crt", ".pem", ".cer"].contains(where: entry.hasSuffix) {
                 candidates.append(directory.isEmpty ? entry : directory + "/" + entry)
@@ -521,9 +521,9 @@ private struct Context {
 
     /// The TLS alert name in an OpenSSL reason like `tlsv1 alert unknown ca` or `sslv3 alert certificate revoked`.
     static func alert(in text: String) -> String? {
-        guard let range = text.range(of: "alert ") else { return nil }
+        guard let range = text.firstScalarRange(of: "alert ") else { return nil }
         let rest = text[range.upperBound...]
-        let name = rest.prefix { $0 != "\n" && $0 != "(" && $0 != ":" }.trimmingCharacters(in: .whitespaces)
+        let name = rest.prefix { $0 != "\n" && $0 != "(" && $0 != ":" }.trimmingScalars(in: .whitespaces)
         return name.isEmpty ? nil : name
     }
 
@@ -542,7 +542,7 @@ private struct Context {
         }
         if let hint = error.hint, error.code == .keyPassphraseRequired { evidence.append(hint) }
         return Report.Diagnosis(code: code, layer: layer, summary: summary, explanation: explanation, evidence: evidence,
-                                fixes: fixes, libpqMessage: error.message.trimmingCharacters(in: .whitespacesAndNewlines),
+                                fixes: fixes, libpqMessage: error.message.trimmingScalars(in: .whitespacesAndNewlines),
                                 sqlState: attempt?.sqlState ?? error.sqlState)
     }
 }

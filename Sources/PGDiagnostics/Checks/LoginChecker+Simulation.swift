@@ -159,6 +159,6 @@ extension LoginChecker {
     /// A pg_ident.conf system-user token: quoted when it holds a comma, space or quote (a DN).
     static func identToken(_ identity: String) -> String {
         identity.contains(where: { $0 == "," || $0 == " " || $0 == "\"" || $0 == "#" })
-            ? "\"" + identity.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : identity
+            ? "\"" + identity.replacingScalars("\"", with: "\"\"") + "\"" : identity
     }
 }

@@ -15,7 +15,7 @@ public enum ManyTargets {
     public static func parse(_ text: String, path: String = "targets") throws -> [Target] {
         var targets: [Target] = []
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = raw.trimmingScalars(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             do {
                 targets.append(Target(line: index + 1, options: try ConnectionOptions(conninfo: String(line))))
@@ -74,14 +74,14 @@ public enum ManyTargets {
             let target = [report.target.user.map { "\($0)@" } ?? "", report.target.host ?? "?", report.target.port.map { ":\($0)" } ?? "",
                           report.target.dbname.map { "/\($0)" } ?? ""].joined()
             return [String(result.target.line), target, report.ok ? "ok" : "FAIL", report.diagnosis?.code.rawValue ?? (report.warnings.isEmpty ? "" : "warnings: \(report.warnings.map(\.code.rawValue).joined(separator: ","))"),
-                    String(format: "%.1f", result.duration.milliseconds)]
+                    TextLayout.fixed(result.duration.milliseconds, fractionDigits: 1)]
         }
         let header = ["line", "target", "ok", "code", "ms"]
         let widths = (0..<header.count).map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         func render(_ row: [String]) -> String {
             row.enumerated().map { column, cell in
                 column == row.count - 1 ? String(repeating: " ", count: widths[column] - cell.count) + cell
-                    : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+                    : TextLayout.padded(cell, to: widths[column])
             }.joined(separator: "  ")
         }
         var lines = [render(header)]

@@ -67,14 +67,14 @@ public struct MessageExplainer: Sendable {
     static func strip(_ line: String) -> String {
         var text = Substring(line)
         for prefix in ["psql: error: ", "psql: ", "error: "] where text.hasPrefix(prefix) { text = text.dropFirst(prefix.count) }
-        if text.hasPrefix("connection to server "), let range = text.range(of: " failed: ") { text = text[range.upperBound...] }
+        if text.hasPrefix("connection to server "), let range = text.firstScalarRange(of: " failed: ") { text = text[range.upperBound...] }
         for severity in ["FATAL:  ", "ERROR:  ", "LOG:  ", "DETAIL:  ", "WARNING:  "] {
-            if let range = text.range(of: severity) { text = text[range.upperBound...] }
+            if let range = text.firstScalarRange(of: severity) { text = text[range.upperBound...] }
         }
         if text.count > 6, text.prefix(5).allSatisfy({ $0.isUppercase || $0.isNumber }), text.dropFirst(5).hasPrefix(": ") {
             text = text.dropFirst(7)  // a SQLSTATE from verbose mode
         }
-        return String(text).trimmingCharacters(in: .whitespaces)
+        return text.trimmingScalars(in: .whitespaces)
     }
 }
 

@@ -1,3 +1,5 @@
+import PGConnect
+
 /// The address column of a host* pg_hba.conf rule (`ip_cmp_method`, `addr`/`mask`, `hostname` of
 /// `HbaLine`).
 public enum HBAAddress: Sendable, Hashable, CustomStringConvertible {
@@ -148,7 +150,7 @@ struct IPAddressBytes: Hashable {
         var tail: [UInt16] = []
         var sawDoubleColon = false
         var v4Tail: [UInt8]?
-        if let range = address.range(of: "::") {
+        if let range = address.firstScalarRange(of: "::") {
             sawDoubleColon = true
             let before = address[..<range.lowerBound]
             let after = address[range.upperBound...]

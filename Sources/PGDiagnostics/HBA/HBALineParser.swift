@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import PGConnect
 
 /// `parse_hba_line()` and `parse_hba_auth_opt()` from src/backend/libpq/hba.c, with the server's
 /// messages. Checks that depend on the server's build or settings (SSL off, no GSSAPI/LDAP/PAM support,
@@ -288,9 +293,9 @@ enum HBALineParser {
 
     /// A comma-separated option value as `SplitGUCList()` splits it (blanks trimmed, empty list for "").
     static func splitList(_ text: String) -> [String] {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingScalars(in: .whitespaces)
         if trimmed.isEmpty { return [] }
         return trimmed.split(separator: ",", omittingEmptySubsequences: false)
-            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .map { $0.trimmingScalars(in: .whitespaces) }
     }
 }

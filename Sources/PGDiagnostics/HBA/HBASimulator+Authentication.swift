@@ -1,3 +1,5 @@
+import PGConnect
+
 /// What happens once a line matched: `ClientAuthentication()` and `CheckCertAuth()` (auth.c),
 /// `check_usermap()` and `check_ident_usermap()` (hba.c).
 extension HBASimulator {
@@ -199,8 +201,8 @@ extension HBASimulator {
                             steps.append("\(label): the server logs \"regular expression \"\(line.systemUser)\" has no subexpressions as requested by backreference in \"\(line.databaseUser)\"\" and the mapping fails")
                             return (.noMatch, steps)
                         }
-                        let range = target.value.range(of: "\\1")!
-                        let expanded = target.value.replacingCharacters(in: range, with: group)
+                        var expanded = target.value
+                        expanded.replaceSubrange(expanded.firstScalarRange(of: "\\1")!, with: group)
                         steps.append("\(label): \"\(identity)\" → \"\(expanded)\"")
                         target = HBAToken(value: expanded, quoted: true)
                         substituted = true

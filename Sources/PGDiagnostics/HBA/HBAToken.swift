@@ -1,3 +1,5 @@
+import PGConnect
+
 /// One token of a pg_hba.conf or pg_ident.conf field (`AuthToken` in src/include/libpq/hba.h).
 ///
 /// `quoted` is PostgreSQL's `initial_quote`: true only when the token *starts* with a double quote
@@ -39,7 +41,7 @@ public struct HBAToken: Sendable, Hashable, CustomStringConvertible {
 
     /// The token as it could be written in the file (quoted again when it was quoted).
     public var description: String {
-        quoted ? "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : value
+        quoted ? "\"" + value.replacingScalars("\"", with: "\"\"") + "\"" : value
     }
 }
 

@@ -31,7 +31,7 @@ public struct TextReportRenderer: Sendable {
             case .warn: mark = paint("!", 33)
             case .skip: mark = paint("-", 90)
             }
-            let layer = check.layer.rawValue.padding(toLength: width, withPad: " ", startingAt: 0)
+            let layer = TextLayout.padded(check.layer.rawValue, to: width)
             lines.append("  \(mark) \(layer)  \(check.summary)")
             if let detail = check.detail {
                 for line in detail.split(separator: "\n", omittingEmptySubsequences: false) {
