@@ -14,7 +14,7 @@ public struct AuthFileError: Error, Sendable, Hashable, CustomStringConvertible 
     /// The message, worded as the server words it.
     public var message: String
     /// True when PostgreSQL accepts the line but this simulator cannot evaluate it exactly (for example a
-    /// regular expression feature NSRegularExpression interprets differently); the line is kept and a
+    /// regular expression feature Swift's Regex interprets differently); the line is kept and a
     /// simulation that reaches it reports `undecidable`.
     public var isSimulatorLimitation: Bool
 

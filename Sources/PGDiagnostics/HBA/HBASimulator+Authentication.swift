@@ -188,7 +188,7 @@ extension HBASimulator {
                 let substitutes = !target.isMembershipCheck && !target.isRegularExpression && target.value.contains("\\1")
                 if substitutes {
                     if let divergence = regex.captureDivergence {
-                        let reason = "\(label): \\1 from a pattern with \(divergence) may differ between PostgreSQL and NSRegularExpression"
+                        let reason = "\(label): \\1 from a pattern with \(divergence) may differ between PostgreSQL and Swift Regex"
                         steps.append(reason)
                         return (.undecidable(reason), steps)
                     }

@@ -106,7 +106,7 @@ public struct IdentFile: Sendable {
             if systemRegex.captureGroupCount == 0 {
                 note(.information, "\\1 is used but the regular expression has no subexpression: the server logs an error and the mapping never succeeds")
             } else if let divergence = systemRegex.captureDivergence {
-                error("regular expression \"\(system.value.dropFirst())\" uses \(divergence); PostgreSQL's POSIX rules can put different text in \\1 than NSRegularExpression", limitation: true)
+                error("regular expression \"\(system.value.dropFirst())\" uses \(divergence); PostgreSQL's POSIX rules can put different text in \\1 than Swift Regex", limitation: true)
             }
         }
         file.mappings.append(IdentMapping(

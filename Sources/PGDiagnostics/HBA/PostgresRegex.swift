@@ -1,40 +1,42 @@
-import Foundation
+import RegexBuilder
 
 /// A PostgreSQL regular expression (ARE, compiled with `REG_ADVANCED` and the C collation, as
-/// `regcomp_auth_token()` in hba.c does) evaluated with NSRegularExpression (ICU).
+/// `regcomp_auth_token()` in hba.c does) evaluated with Swift's `Regex`.
 ///
-/// The pattern is translated rather than handed to ICU as is, because the two engines read the same
-/// text differently on cases that matter for pg_ident.conf:
+/// The pattern is translated rather than handed to `Regex` as is, because the two engines read the
+/// same text differently on cases that matter for pg_ident.conf:
 ///
-/// | PostgreSQL (ARE, C collation) | ICU as-is | translation |
+/// | PostgreSQL (ARE, C collation) | Swift `Regex` as-is | translation |
 /// |---|---|---|
-/// | `$`, `\Z`: only at the very end | also before a final newline | `(?![\s\S])` |
-/// | `.` any character, `\r\n` is two | DOTALL `.` eats `\r\n` as one | `[\x{0}-\x{10FFFF}]` |
+/// | `$`, `\Z`: only at the very end | `\Z` also before a final newline | `\z` |
+/// | `.` any character, `\r\n` is two | `.` skips newlines; `\r\n` is one Character | `[\x{0}-\x{10FFFF}]`, matched on Unicode scalars |
 /// | `\d \s \w`, `[[:alpha:]]` etc.: ASCII only | Unicode classes | explicit ASCII sets |
 /// | `\b` backspace, `\B` backslash, `\v` vertical tab | word boundary, non-boundary, vertical space class | the characters |
-/// | `\m \M \y \Y`, `[[:<:]] [[:>:]]` word constraints | unknown / different | look-arounds on `[0-9A-Za-z_]` |
-/// | `{` not followed by a digit is a literal | syntax error | `\{` |
+/// | `\m \M \y \Y`, `[[:<:]] [[:>:]]` word constraints | unknown / Unicode word boundaries | a custom assertion on `[0-9A-Za-z_]` neighbours |
+/// | `{` not followed by a digit is a literal | `{,2}` is a quantifier | `\x{7b}` |
 /// | `(` inside a look-around does not capture | captures (shifts `\1`) | `(?:` |
+/// | look-behind `(?<=…)`, `(?<!…)` | not supported | a custom assertion that matches the body on the text before |
 /// | leftmost-*longest* overall match (POSIX) | leftmost-first (Perl) | longest end searched explicitly |
+///
+/// Patterns without word constraints or look-behinds become one `Regex` pattern string; the others are
+/// assembled with RegexBuilder around the custom assertions. Matching is always on the whole subject,
+/// so anchors and assertions see the text around the part being matched.
 ///
 /// Both are unanchored and case-sensitive by default. Features the simulator cannot evaluate the way
 /// PostgreSQL does are refused with `.unsupported` instead of being given a different meaning:
 /// back references and octal escapes (`\1`…`\9`, `\0`), embedded options other than `c`, `s`, `t`
-/// and `q` (for example `(?i)`: PostgreSQL folds ASCII only), multi-character collating elements, and
-/// anything ICU cannot compile (an unbounded look-behind). Syntax PostgreSQL itself rejects gives
-/// `.invalid` with `pg_regerror()`'s text.
+/// and `q` (for example `(?i)`: PostgreSQL folds ASCII only), multi-character collating elements, a
+/// look-behind of unbounded length, and anything `Regex` cannot compile. Syntax PostgreSQL itself
+/// rejects gives `.invalid` with `pg_regerror()`'s text.
 struct PostgresRegex {
     /// The pattern as written (after the leading `/`).
     let source: String
-    /// The ICU pattern it was translated to.
-    let icuPattern: String
     /// Capturing groups in the PostgreSQL sense (none inside look-arounds).
     let captureGroupCount: Int
     /// Set when the pattern uses alternation or non-greedy quantifiers: PostgreSQL's POSIX
     /// subexpression rules may then put different text in `\1` than Perl-style matching would.
     let captureDivergence: String?
-    private let regex: NSRegularExpression
-    private let endAnchored: NSRegularExpression
+    private let regex: Regex<AnyRegexOutput>
 
     /// The result of compiling a pattern.
     enum Compiled {
@@ -48,36 +50,29 @@ struct PostgresRegex {
     /// Translates and compiles `source`.
     static func compile(_ source: String) -> Compiled {
         var translator = Translator(Array(source.unicodeScalars))
+        let regex: Regex<AnyRegexOutput>
         do {
-            try translator.translate()
+            regex = try translator.translate().regex()
         } catch let error as Translator.Failure {
             switch error {
             case .invalid(let message): return .invalid(message)
             case .unsupported(let reason): return .unsupported(reason)
             }
         } catch {
-            return .unsupported("\(error)")
-        }
-        // ICU refuses an empty pattern; "(?:)" matches the empty string like PostgreSQL's "".
-        let pattern = translator.output.isEmpty ? "(?:)" : translator.output
-        guard let regex = try? NSRegularExpression(pattern: pattern, options: []),
-              let endAnchored = try? NSRegularExpression(pattern: "(?:" + pattern + ")\\z", options: [])
-        else {
-            return .unsupported("NSRegularExpression cannot evaluate this pattern (for example a look-behind of unbounded length)")
+            return .unsupported("Swift Regex cannot evaluate this pattern: \(error)")
         }
         var divergence: [String] = []
         if translator.usesAlternation { divergence.append("alternation (|)") }
         if translator.usesNonGreedy { divergence.append("non-greedy quantifiers") }
         return .regex(PostgresRegex(
-            source: source, icuPattern: pattern, captureGroupCount: translator.groupCount,
+            source: source, captureGroupCount: translator.groupCount,
             captureDivergence: divergence.isEmpty ? nil : divergence.joined(separator: " and "),
-            regex: regex, endAnchored: endAnchored))
+            regex: regex))
     }
 
     /// Whether the pattern matches anywhere in `subject` (`pg_regexec()` with no anchoring).
     func matches(_ subject: String) -> Bool {
-        regex.firstMatch(in: subject, options: [.withTransparentBounds],
-                         range: NSRange(location: 0, length: (subject as NSString).length)) != nil
+        (try? regex.firstMatch(in: subject)) != nil
     }
 
     /// The result of a match with its first subexpression.
@@ -90,42 +85,251 @@ struct PostgresRegex {
     /// Matches like `pg_regexec()` with `nmatch = 2`: the leftmost match start, then the longest match
     /// from there (the RE is greedy when it has no non-greedy quantifier), then the first group.
     func firstCapture(in subject: String) -> CaptureResult {
-        let text = subject as NSString
-        let length = text.length
-        guard let first = regex.firstMatch(in: subject, options: [.withTransparentBounds],
-                                           range: NSRange(location: 0, length: length)) else {
-            return .noMatch
-        }
+        guard let first = try? regex.firstMatch(in: subject) else { return .noMatch }
         var best = first
         if captureDivergence == nil {
-            let start = first.range.location
             // Scalar boundaries only, longest first.
-            var ends: [Int] = []
-            var offset = 0
-            for scalar in subject.unicodeScalars {
-                if offset >= start { ends.append(offset) }
-                offset += scalar.utf16.count
-            }
-            ends.append(offset)
-            for end in ends.reversed() where end >= first.range.upperBound {
-                if let match = endAnchored.firstMatch(in: subject, options: [.anchored, .withTransparentBounds],
-                                                      range: NSRange(location: start, length: end - start)) {
-                    best = match
+            let scalars = subject.unicodeScalars
+            var end = scalars.endIndex
+            while end > first.range.upperBound {
+                if let longer = Self.match(regex, from: first.range.lowerBound, to: end, in: subject) {
+                    best = longer
                     break
                 }
+                end = scalars.index(before: end)
             }
         }
-        let whole = text.substring(with: best.range)
-        guard captureGroupCount >= 1, best.numberOfRanges > 1 else { return .match(whole: whole, group1: nil) }
-        let group = best.range(at: 1)
-        guard group.location != NSNotFound else { return .match(whole: whole, group1: nil) }
-        return .match(whole: whole, group1: text.substring(with: group))
+        let whole = String(subject.unicodeScalars[best.range])
+        guard captureGroupCount >= 1, best.output.count > 1, let group = best.output[1].substring else {
+            return .match(whole: whole, group1: nil)
+        }
+        return .match(whole: whole, group1: String(group.unicodeScalars))
+    }
+
+    /// A match of `regex` that starts at `start` and ends at `end`, found in the whole of `subject` so
+    /// that anchors and assertions still see the text on either side.
+    fileprivate static func match(_ regex: Regex<AnyRegexOutput>, from start: String.Index, to end: String.Index,
+                                  in subject: String) -> Regex<AnyRegexOutput>.Match? {
+        let bounded = Regex<AnyRegexOutput>(Regex { Position(start); regex; Position(end) })
+        return try? bounded.matchingSemantics(.unicodeScalar).firstMatch(in: subject)
+    }
+}
+
+// MARK: - Assertions
+
+/// Matches the empty string at one position of the subject only.
+private struct Position: CustomConsumingRegexComponent {
+    typealias RegexOutput = Substring
+    let index: String.Index
+
+    init(_ index: String.Index) {
+        self.index = index
+    }
+
+    func consuming(_ input: String, startingAt index: String.Index,
+                   in bounds: Range<String.Index>) -> (upperBound: String.Index, output: Substring)? {
+        index == self.index ? (index, input[index..<index]) : nil
+    }
+}
+
+/// `\m \M \y \Y` (and `[[:<:]] [[:>:]]`): word characters are `[0-9A-Za-z_]` in the C collation.
+private struct WordConstraint: CustomConsumingRegexComponent {
+    typealias RegexOutput = Substring
+
+    enum Kind {
+        case start, end, boundary, notBoundary
+    }
+
+    let kind: Kind
+
+    func consuming(_ input: String, startingAt index: String.Index,
+                   in bounds: Range<String.Index>) -> (upperBound: String.Index, output: Substring)? {
+        let scalars = input.unicodeScalars
+        let before = index > scalars.startIndex && Self.isWord(scalars[scalars.index(before: index)])
+        let after = index < scalars.endIndex && Self.isWord(scalars[index])
+        let holds = switch kind {
+        case .start: !before && after
+        case .end: before && !after
+        case .boundary: before != after
+        case .notBoundary: before == after
+        }
+        return holds ? (index, input[index..<index]) : nil
+    }
+
+    static func isWord(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar {
+        case "0"..."9", "A"..."Z", "a"..."z", "_": true
+        default: false
+        }
+    }
+}
+
+/// `(?<=body)` or `(?<!body)`: whether `body` matches some stretch of `lengths` scalars that ends here.
+private struct Lookbehind: CustomConsumingRegexComponent {
+    typealias RegexOutput = Substring
+    let body: Regex<AnyRegexOutput>
+    let lengths: ClosedRange<Int>
+    let negated: Bool
+
+    func consuming(_ input: String, startingAt index: String.Index,
+                   in bounds: Range<String.Index>) -> (upperBound: String.Index, output: Substring)? {
+        let scalars = input.unicodeScalars
+        var start = index
+        var length = 0
+        var found = false
+        while !found {
+            if length >= lengths.lowerBound {
+                found = PostgresRegex.match(body, from: start, to: index, in: input) != nil
+            }
+            guard length < lengths.upperBound, start > scalars.startIndex else { break }
+            start = scalars.index(before: start)
+            length += 1
+        }
+        return found != negated ? (index, input[index..<index]) : nil
+    }
+}
+
+// MARK: - Parsed pattern
+
+/// A translated pattern: Swift Regex syntax where it can be a pattern string, custom assertions where not.
+private indirect enum Node: Sendable {
+    /// One character or character class, in Swift Regex syntax.
+    case character(String)
+    /// A zero-width anchor in Swift Regex syntax (`\A`, `\z`).
+    case anchor(String)
+    case word(WordConstraint.Kind)
+    case sequence([Node])
+    case alternation([Node])
+    case group(Node, capturing: Bool)
+    case repetition(Node, min: Int, max: Int?, reluctant: Bool)
+    case lookahead(Node, negated: Bool)
+    case lookbehind(Node, negated: Bool)
+
+    /// The node as a Swift Regex pattern string, or nil when it contains a custom assertion.
+    var pattern: String? {
+        switch self {
+        case .character(let text), .anchor(let text):
+            return text
+        case .word, .lookbehind:
+            return nil
+        case .sequence(let nodes):
+            return Self.patterns(nodes)?.joined()
+        case .alternation(let nodes):
+            return Self.patterns(nodes).map { "(?:" + $0.joined(separator: "|") + ")" }
+        case .group(let body, let capturing):
+            return body.pattern.map { (capturing ? "(" : "(?:") + $0 + ")" }
+        case .repetition(let atom, let min, let max, let reluctant):
+            let count = switch (min, max) {
+            case (0, nil): "*"
+            case (1, nil): "+"
+            case (0, 1): "?"
+            case (_, nil): "{\(min),}"
+            case (_, let max?) where max == min: "{\(min)}"
+            case (_, let max?): "{\(min),\(max)}"
+            }
+            return atom.pattern.map { $0 + count + (reluctant ? "?" : "") }
+        case .lookahead(let body, let negated):
+            return body.pattern.map { (negated ? "(?!" : "(?=") + $0 + ")" }
+        }
+    }
+
+    private static func patterns(_ nodes: [Node]) -> [String]? {
+        var patterns: [String] = []
+        for node in nodes {
+            guard let pattern = node.pattern else { return nil }
+            patterns.append(pattern)
+        }
+        return patterns
+    }
+
+    /// The compiled node, matching on Unicode scalars.
+    func regex() throws -> Regex<AnyRegexOutput> {
+        try uncompiled().matchingSemantics(.unicodeScalar)
+    }
+
+    private func uncompiled() throws -> Regex<AnyRegexOutput> {
+        if let pattern { return try Regex(pattern) }
+        switch self {
+        case .character, .anchor:
+            preconditionFailure("a leaf always has a pattern")
+        case .word(let kind):
+            return Regex(Regex { WordConstraint(kind: kind) })
+        case .sequence(let nodes):
+            var result = try Regex("")
+            for node in nodes {
+                let next = try node.uncompiled()
+                result = Regex(Regex { result; next })
+            }
+            return result
+        case .alternation(let nodes):
+            var result = try nodes[0].uncompiled()
+            for node in nodes.dropFirst() {
+                let next = try node.uncompiled()
+                result = Regex(Regex { ChoiceOf { result; next } })
+            }
+            return result
+        case .group(let body, let capturing):
+            let inner = try body.uncompiled()
+            return capturing ? Regex(Regex { Capture { inner } }) : inner
+        case .repetition(let atom, let min, let max, let reluctant):
+            let inner = try atom.uncompiled()
+            let behavior: RegexRepetitionBehavior = reluctant ? .reluctant : .eager
+            if let max { return Regex(Regex { Repeat(inner, min...max, behavior) }) }
+            return Regex(Regex { Repeat(inner, min..., behavior) })
+        case .lookahead(let body, let negated):
+            let inner = try body.uncompiled()
+            return negated ? Regex(Regex { NegativeLookahead { inner } }) : Regex(Regex { Lookahead { inner } })
+        case .lookbehind(let body, let negated):
+            guard let maximum = body.lengths.max else {
+                throw Translator.Failure.unsupported("a look-behind of unbounded length is not evaluated by the simulator")
+            }
+            let assertion = Lookbehind(body: try body.regex(), lengths: body.lengths.min...maximum, negated: negated)
+            return Regex(Regex { assertion })
+        }
+    }
+
+    /// The fewest and the most scalars the node can match (`max` nil: no limit).
+    var lengths: (min: Int, max: Int?) {
+        switch self {
+        case .character:
+            return (1, 1)
+        case .anchor, .word, .lookahead, .lookbehind:
+            return (0, 0)
+        case .group(let body, _):
+            return body.lengths
+        case .sequence(let nodes):
+            var total: (min: Int, max: Int?) = (0, 0)
+            for node in nodes {
+                let next = node.lengths
+                total.min = Self.saturating(total.min.addingReportingOverflow(next.min))
+                total.max = total.max.flatMap { sum in next.max.map { Self.saturating(sum.addingReportingOverflow($0)) } }
+            }
+            return total
+        case .alternation(let nodes):
+            let branches = nodes.map(\.lengths)
+            let maxima = branches.compactMap(\.max)
+            return (branches.map(\.min).min() ?? 0, maxima.count == branches.count ? maxima.max() : nil)
+        case .repetition(let atom, let min, let max, _):
+            let inner = atom.lengths
+            let most: Int? = if inner.max == 0 || max == 0 {
+                0
+            } else if let max, let innerMax = inner.max {
+                Self.saturating(innerMax.multipliedReportingOverflow(by: max))
+            } else {
+                nil
+            }
+            return (Self.saturating(inner.min.multipliedReportingOverflow(by: min)), most)
+        }
+    }
+
+    private static func saturating(_ result: (partialValue: Int, overflow: Bool)) -> Int {
+        result.overflow ? .max : result.partialValue
     }
 }
 
 // MARK: - Translation
 
-/// Reads an ARE and writes an equivalent ICU pattern (see `PostgresRegex`).
+/// Reads an ARE and builds the equivalent `Node` tree (see `PostgresRegex`).
 private struct Translator {
     enum Failure: Error {
         case invalid(String)
@@ -140,19 +344,33 @@ private struct Translator {
         case constraint // ^ $ \A \Z \m \M \y \Y look-arounds: not quantifiable
     }
 
-    private enum Paren {
-        case capturing, nonCapturing, lookaround
+    /// The whole pattern or an open parenthesis, with the branches read inside it so far.
+    private struct Group {
+        enum Kind {
+            case capturing, nonCapturing, lookahead(negated: Bool), lookbehind(negated: Bool)
+        }
+
+        let kind: Kind
+        var branches: [[Node]] = [[]]
+
+        var body: Node { branches.count == 1 ? .sequence(branches[0]) : .alternation(branches.map(Node.sequence)) }
+
+        var isLookaround: Bool {
+            switch kind {
+            case .lookahead, .lookbehind: true
+            case .capturing, .nonCapturing: false
+            }
+        }
     }
 
     private let chars: [Unicode.Scalar]
     private var index = 0
-    private(set) var output = ""
     private(set) var groupCount = 0
     private(set) var usesAlternation = false
     private(set) var usesNonGreedy = false
     private var last = Last.start
-    private var parens: [Paren] = []
-    private var lookaroundDepth = 0
+    /// `groups[0]` is the whole pattern; the others are the open parentheses, innermost last.
+    private var groups = [Group(kind: .nonCapturing)]
 
     // pg_regerror() texts (src/include/regex/regerrs.h).
     static let badPattern = "invalid regexp (reg version 0.8)"
@@ -166,9 +384,8 @@ private struct Translator {
     static let badClass = "invalid character class"
     static let badOption = "invalid embedded option"
 
-    static let wordSet = "[0-9A-Za-z_]"
-    static let stringStart = "(?<![\\s\\S])"
-    static let stringEnd = "(?![\\s\\S])"
+    static let stringStart = Node.anchor("\\A")
+    static let stringEnd = Node.anchor("\\z")
 
     init(_ chars: [Unicode.Scalar]) {
         self.chars = chars
@@ -179,18 +396,22 @@ private struct Translator {
         index + offset < chars.count ? chars[index + offset] : nil
     }
 
-    mutating func translate() throws {
-        if try prefixes() { return }
+    mutating func translate() throws -> Node {
+        if try prefixes() { return groups[0].body }
         while !atEnd {
             let c = chars[index]
             index += 1
             switch c {
             case "|":
                 usesAlternation = true
-                output += "|"
+                groups[groups.count - 1].branches.append([])
                 last = .start
-            case "*", "+", "?":
-                try quantifier(String(c))
+            case "*":
+                try quantifier(min: 0, max: nil)
+            case "+":
+                try quantifier(min: 1, max: nil)
+            case "?":
+                try quantifier(min: 0, max: 1)
             case "{":
                 if let next = peek(), next.properties.numericType != nil, next.isASCII {
                     try bound()
@@ -200,32 +421,36 @@ private struct Translator {
             case "(":
                 try openParen()
             case ")":
-                guard let kind = parens.popLast() else { throw Failure.invalid(Self.unbalancedParens) }
-                output += ")"
-                if kind == .lookaround {
-                    lookaroundDepth -= 1
-                    last = .constraint
-                } else {
-                    last = .atom
+                guard groups.count > 1 else { throw Failure.invalid(Self.unbalancedParens) }
+                let group = groups.removeLast()
+                switch group.kind {
+                case .capturing: append(.group(group.body, capturing: true), .atom)
+                case .nonCapturing: append(.group(group.body, capturing: false), .atom)
+                case .lookahead(let negated): append(.lookahead(group.body, negated: negated), .constraint)
+                case .lookbehind(let negated): append(.lookbehind(group.body, negated: negated), .constraint)
                 }
             case "[":
                 try bracket()
             case ".":
-                output += "[\\x{0}-\\x{10FFFF}]"
-                last = .atom
+                append(.character("[\\x{0}-\\x{10FFFF}]"), .atom)
             case "^":
-                output += Self.stringStart
-                last = .constraint
+                append(Self.stringStart, .constraint)
             case "$":
-                output += Self.stringEnd
-                last = .constraint
+                append(Self.stringEnd, .constraint)
             case "\\":
                 try escape()
             default:
                 emitLiteral(c)
             }
         }
-        if !parens.isEmpty { throw Failure.invalid(Self.unbalancedParens) }
+        if groups.count > 1 { throw Failure.invalid(Self.unbalancedParens) }
+        return groups[0].body
+    }
+
+    /// Adds `node` to the current branch.
+    private mutating func append(_ node: Node, _ kind: Last) {
+        groups[groups.count - 1].branches[groups[groups.count - 1].branches.count - 1].append(node)
+        last = kind
     }
 
     /// `prefixes()` in regc_lex.c: `***=`, `***:`, `***?`, and leading embedded options.
@@ -258,7 +483,7 @@ private struct Translator {
             index += 1
             if !unsupported.isEmpty, !quote {
                 let letters = String(String.UnicodeScalarView(unsupported))
-                throw Failure.unsupported("embedded option (?\(letters)) changes matching in ways NSRegularExpression does not reproduce (for example (?i) folds ASCII only in PostgreSQL)")
+                throw Failure.unsupported("embedded option (?\(letters)) changes matching in ways Swift Regex does not reproduce (for example (?i) folds ASCII only in PostgreSQL)")
             }
             if quote {
                 while !atEnd {
@@ -271,15 +496,17 @@ private struct Translator {
         return false
     }
 
-    private mutating func quantifier(_ symbol: String) throws {
+    /// Applies `*`, `+`, `?` or a bound to the atom just read; a following `?` makes it non-greedy.
+    private mutating func quantifier(min: Int, max: Int?) throws {
         guard last == .atom else { throw Failure.invalid(Self.badRepeat) }
-        output += symbol
+        var reluctant = false
         if peek() == "?" {
             index += 1
-            output += "?"
+            reluctant = true
             usesNonGreedy = true
         }
-        last = .quantified
+        let atom = groups[groups.count - 1].branches[groups[groups.count - 1].branches.count - 1].removeLast()
+        append(.repetition(atom, min: min, max: max, reluctant: reluctant), .quantified)
     }
 
     /// `{m}`, `{m,}`, `{m,n}` with 0 ≤ m ≤ n ≤ 255 (`DUPMAX`).
@@ -307,19 +534,7 @@ private struct Translator {
         if minimum > 255 || (maximum ?? 0) > 255 || (maximum.map { $0 < minimum } ?? false) {
             throw Failure.invalid(Self.badCount)
         }
-        if open {
-            output += "{\(minimum),}"
-        } else if let maximum, maximum != minimum {
-            output += "{\(minimum),\(maximum)}"
-        } else {
-            output += "{\(minimum)}"
-        }
-        if peek() == "?" {
-            index += 1
-            output += "?"
-            usesNonGreedy = true
-        }
-        last = .quantified
+        try quantifier(min: minimum, max: open ? nil : maximum)
     }
 
     private mutating func openParen() throws {
@@ -329,40 +544,34 @@ private struct Translator {
             index += 1
             switch kind {
             case ":":
-                parens.append(.nonCapturing)
-                output += "(?:"
-                last = .start
+                open(.nonCapturing)
             case "#":
                 while let c = peek(), c != ")" { index += 1 }
                 if !atEnd { index += 1 }
             case "=", "!":
-                parens.append(.lookaround)
-                lookaroundDepth += 1
-                output += "(?\(kind)"
-                last = .start
+                open(.lookahead(negated: kind == "!"))
             case "<":
                 guard let direction = peek(), direction == "=" || direction == "!" else {
                     throw Failure.invalid(Self.badRepeat)
                 }
                 index += 1
-                parens.append(.lookaround)
-                lookaroundDepth += 1
-                output += "(?<\(direction)"
-                last = .start
+                open(.lookbehind(negated: direction == "!"))
             default:
                 throw Failure.invalid(Self.badRepeat)
             }
             return
         }
-        if lookaroundDepth > 0 {
+        if groups.contains(where: \.isLookaround) {
             // "all parentheses within them are considered non-capturing" (PostgreSQL docs, 9.7.3.3).
-            parens.append(.nonCapturing)
-            output += "(?:"
+            open(.nonCapturing)
         } else {
-            parens.append(.capturing)
             groupCount += 1
-            output += "("
+            open(.capturing)
         }
+    }
+
+    private mutating func open(_ kind: Group.Kind) {
+        groups.append(Group(kind: kind))
         last = .start
     }
 
@@ -370,25 +579,18 @@ private struct Translator {
 
     private enum Escape {
         case character(UInt32)
-        case set(String)          // an ICU set, used outside brackets
         case classRanges([ClosedRange<UInt32>], negated: Bool)
-        case constraint(String)
+        case constraint(Node)
     }
 
     private mutating func escape() throws {
         switch try readEscape(inBracket: false) {
         case .character(let value):
-            output += Self.hex(value)
-            last = .atom
-        case .set(let set):
-            output += set
-            last = .atom
+            append(.character(Self.hex(value)), .atom)
         case .classRanges(let ranges, let negated):
-            output += Self.set(ranges, negated: negated)
-            last = .atom
-        case .constraint(let pattern):
-            output += pattern
-            last = .constraint
+            append(.character(Self.set(ranges, negated: negated)), .atom)
+        case .constraint(let node):
+            append(node, .constraint)
         }
     }
 
@@ -396,7 +598,6 @@ private struct Translator {
     private mutating func readEscape(inBracket: Bool) throws -> Escape {
         guard let c = peek() else { throw Failure.invalid(Self.badEscape) }
         index += 1
-        let word = "[0-9A-Za-z_]"
         switch c {
         case "a": return .character(0x07)
         case "b": return .character(0x08)
@@ -426,10 +627,10 @@ private struct Translator {
             switch c {
             case "A": return .constraint(Self.stringStart)
             case "Z": return .constraint(Self.stringEnd)
-            case "m": return .constraint("(?<!\(word))(?=\(word))")
-            case "M": return .constraint("(?<=\(word))(?!\(word))")
-            case "y": return .constraint("(?:(?<!\(word))(?=\(word))|(?<=\(word))(?!\(word)))")
-            default: return .constraint("(?:(?<=\(word))(?=\(word))|(?<!\(word))(?!\(word)))")
+            case "m": return .constraint(.word(.start))
+            case "M": return .constraint(.word(.end))
+            case "y": return .constraint(.word(.boundary))
+            default: return .constraint(.word(.notBoundary))
             }
         default:
             if c.isASCII, c.properties.numericType != nil {
@@ -469,9 +670,7 @@ private struct Translator {
            chars[index + 4] == "]", chars[index + 5] == "]" {
             let start = chars[index + 2] == "<"
             index += 6
-            let word = Self.wordSet
-            output += start ? "(?<!\(word))(?=\(word))" : "(?<=\(word))(?!\(word))"
-            last = .constraint
+            append(.word(start ? .start : .end), .constraint)
             return
         }
         var negated = false
@@ -508,8 +707,7 @@ private struct Translator {
                 }
             }
         }
-        output += Self.set(ranges, negated: negated)
-        last = .atom
+        append(.character(Self.set(ranges, negated: negated)), .atom)
     }
 
     private enum BracketElement {
@@ -584,11 +782,7 @@ private struct Translator {
     }
 
     private mutating func emitLiteral(_ c: Unicode.Scalar) {
-        if c.isASCII, c.properties.isAlphabetic || c.properties.numericType != nil {
-            output.unicodeScalars.append(c)
-        } else {
-            output += Self.hex(c.value)
-        }
-        last = .atom
+        let isAlphanumeric = c.isASCII && (c.properties.isAlphabetic || c.properties.numericType != nil)
+        append(.character(isAlphanumeric ? String(c) : Self.hex(c.value)), .atom)
     }
 }
