@@ -1,5 +1,9 @@
 import CLibPQ
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 extension ConnectionOptions {
     /// Parses a keyword/value conninfo string or a `postgresql://` URI with libpq's own parser

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Parses and formats PostgreSQL's text timestamps (`DateStyle = ISO`, the default).
 enum PostgresTimestamp {

@@ -1,5 +1,9 @@
 import COpenSSL
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 extension CertificateInfo {
     /// Reads an OpenSSL `X509` without taking ownership of it. For pgconnect's own modules

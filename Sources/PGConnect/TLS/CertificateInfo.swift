@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What a certificate says: names, issuer, validity and usage, read with OpenSSL.
 public struct CertificateInfo: Sendable, Hashable, Codable {

@@ -1,5 +1,16 @@
 import COpenSSL
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 @_spi(OpenSSL) import PGConnect
 
 /// Reads certificate, CA bundle and key files and says what they are — the facts a person

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import PGConnect
 
 /// Turns a failed login into one diagnosis: the layer, a stable code, the explanation, the

@@ -5,7 +5,11 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Reads authentication files the way the simulator needs: bounded in size, never blocking on a FIFO
 /// or device, with errors worded like the server's (`open_auth_file()` in hba.c).

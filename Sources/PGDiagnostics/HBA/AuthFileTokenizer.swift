@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Which of the two authentication files is being read; only changes how version notes are worded.
 enum AuthFileKind {

@@ -5,7 +5,11 @@ import Darwin
 #endif
 import COpenSSL
 import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 @_spi(OpenSSL) import PGConnect
 import Synchronization
 
