@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import PGConnect
 
@@ -90,7 +94,12 @@ public struct LoginChecker: Sendable {
         } catch let error as ConnectionError {
             var probe: TLSProbe.Result?
             if explainer.wantsProbe(error) {
-                probe = await TLSProbe(timeout: min(timeout, .seconds(10))).probe(options)
+                let host = effective.host.first ?? "localhost", port = effective.port.first ?? 5432
+                if let seen = TLSProbe.Result(handshakeOf: error, host: host, port: port) {
+                    probe = seen
+                } else {
+                    probe = await TLSProbe(timeout: min(timeout, .seconds(10))).probe(options)
+                }
             }
             let diagnosis = explainer.diagnose(error, options: options, evidence: .init(files: files, probe: probe))
             report.diagnosis = diagnosis
