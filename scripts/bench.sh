@@ -2,9 +2,10 @@
 # bench.sh - performance of PGConnect and pgconnect-check against raw C libpq and psql, as
 # ratios measured in one run on one machine (absolute times on shared machines drift).
 #
-#   scripts/bench.sh [--quick] [--reps N] [--strict] [--static-stdlib]
+#   scripts/bench.sh [--quick] [--reps N] [--strict] [--dynamic-stdlib]
 #
-# Builds in release mode (scratch path .build-bench, or $PGCONNECT_BENCH_SCRATCH), makes
+# Builds in release mode with --static-swift-stdlib, the way README's Install section builds
+# pgconnect-check (scratch path .build-bench, or $PGCONNECT_BENCH_SCRATCH), makes
 # certificates (scripts/make-test-fixtures.sh), starts two throw-away cert-auth servers
 # (scripts/cluster.sh: ECDSA P-256 and the RSA-4096 tutorial setup), measures, prints a table
 # and machine-readable "name value" lines, and stops the servers and removes its temporary
@@ -13,24 +14,25 @@
 #   --quick     a smoke run: few iterations, finishes in well under a minute once built
 #   --reps N    rounds of each A/B pair (default 7; --quick 3)
 #   --strict    exit 1 when a ratio misses its target (default: report only, exit 0)
-#   --static-stdlib
-#               build with --static-swift-stdlib (scratch path .build-bench-static): shows
-#               what static linking saves in pgconnect-check's start-up time and memory
+#   --dynamic-stdlib
+#               build against the shared Swift runtime instead (scratch path
+#               .build-bench-dynamic): shows what static linking saves in pgconnect-check's
+#               start-up time and memory
 set -euo pipefail
 
 readonly PROG=${0##*/}
 quick=0
 strict=0
-static=0
+static=1
 reps=
 usage() {
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 while (($# > 0)); do
     case $1 in
     --quick) quick=1 ;;
     --strict) strict=1 ;;
-    --static-stdlib) static=1 ;;
+    --dynamic-stdlib) static=0 ;;
     --reps)
         (($# >= 2)) || { echo "$PROG: --reps needs a number" >&2; exit 64; }
         reps=$2
@@ -109,9 +111,9 @@ die() {
 build_flags=(-c release)
 if ((static)); then
     build_flags+=(--static-swift-stdlib)
-    scratch=${PGCONNECT_BENCH_SCRATCH:-$root/.build-bench-static}
-else
     scratch=${PGCONNECT_BENCH_SCRATCH:-$root/.build-bench}
+else
+    scratch=${PGCONNECT_BENCH_SCRATCH:-$root/.build-bench-dynamic}
 fi
 build_flags+=(--scratch-path "$scratch")
 note "building (${build_flags[*]})"
@@ -209,9 +211,19 @@ spawn() {
 }
 
 # ---------------------------------------------------------------- measurements
+# busy_ms: CPU time spent by the whole machine so far (all processes, all cores: user, nice,
+# system, irq, softirq), in ms. Around the C connects it gives the CPU one certificate login
+# costs on both sides (libpq and the server's backend), the floor under --targets below.
+hz=$(getconf CLK_TCK)
+busy_ms() { awk -v hz="$hz" '$1 == "cpu" { printf "%.0f\n", ($2 + $3 + $4 + $7 + $8) * 1000 / hz }' /proc/stat; }
+cores=$(getconf _NPROCESSORS_ONLN)
+
 note "connect + certificate login: $fine rounds x $connects connects per side"
+login_cpu_ms=0
 for ((r = 1; r <= fine; r++)); do
+    before=$(busy_ms)
     run_bench c.connect c connect "$connects" "$ecdsa"
+    login_cpu_ms=$((login_cpu_ms + $(busy_ms) - before))
     round_median connect_us >>"$R/c.connect.rounds"
     run_bench swift.connect swift connect "$connects" "$ecdsa"
     round_median connect_us >>"$R/swift.connect.rounds"
@@ -308,13 +320,19 @@ check_fail_vs_psql=$(ratio "$(median "$R/check_fail.wall")" "$(median "$R/psql_f
 check_rss_vs_psql=$(ratio "$(median "$R/check.rss")" "$(median "$R/psql.rss")")
 ecdsa_vs_rsa=$(ratio "$(median "$R/key_ecdsa.us")" "$(median "$R/key_rsa.us")")
 targets50_vs_1=skipped
+targets50_floor=skipped
 if ((targets_supported)); then
     targets50_vs_1=$(ratio "$(median "$R/targets50.wall")" "$(median "$R/targets1.wall")")
+    # The least 50 logins can take here however little pgconnect-check adds per target: each
+    # costs the CPU of one C libpq login on both sides ((1 + connects) per C run: warm-up included),
+    # spread over all cores; divided by one check's wall time.
+    per_login=$(awk -v ms="$login_cpu_ms" -v n="$((fine * (connects + 1)))" 'BEGIN { printf "%.3f", ms / n }')
+    targets50_floor=$(awk -v p="$per_login" -v c="$cores" -v t="$(median "$R/targets1.wall")" 'BEGIN { printf "%.3f", 50 * p / c / t }')
 fi
 
 echo
 printf 'pgconnect benchmark (%s run%s; A and B alternate: %d rounds, %d for connect and SELECT 1)\n' \
-    "$( ((quick)) && echo quick || echo full)" "$( ((static)) && echo ', --static-swift-stdlib')" "$reps" "$fine"
+    "$( ((quick)) && echo quick || echo full)" "$( ((static)) && echo ', --static-swift-stdlib' || echo ', shared Swift runtime')" "$reps" "$fine"
 printf '%-40s %-29s %-29s %7s  %-7s\n' "measurement: A / B" "A: median [min–max] n" "B: median [min–max] n" "ratio" "target"
 row "connect+login µs: PGConnect / libpq" "$R/swift.connect.us" "$R/c.connect.us" "$connect_ratio" "<=" 1.05 \
     "$R/swift.connect.rounds" "$R/c.connect.rounds"
@@ -327,6 +345,7 @@ row "connect µs: ECDSA P-256 / RSA-4096" "$R/key_ecdsa.us" "$R/key_rsa.us" "$ec
     "$R/key_ecdsa.rounds" "$R/key_rsa.rounds"
 if ((targets_supported)); then
     row "--targets ms: 50 targets / 1" "$R/targets50.wall" "$R/targets1.wall" "$targets50_vs_1" "<=" 6
+    printf '%-40s %-59s %7s\n' "  floor: 50 logins' CPU / $cores cores / 1" "(one login: $per_login ms CPU, client + server)" "$targets50_floor"
 fi
 echo "(ratio: of the medians; connect rows: [min–max] of the per-round medians, other rows: of all samples)"
 echo
@@ -339,6 +358,8 @@ echo "check_rss_vs_psql $check_rss_vs_psql"
 echo "ecdsa_vs_rsa4096_connect $ecdsa_vs_rsa"
 if ((targets_supported)); then
     echo "targets50_vs_1 $targets50_vs_1"
+    echo "targets50_floor $targets50_floor"
+    echo "login_cpu_ms $per_login"
 else
     echo "targets50_vs_1 skipped (no --targets)"
 fi

@@ -18,6 +18,7 @@
 //   pgconnect-bench check N CONNINFO          LoginChecker().check in-process: the first check
 //                                             ("check_first_us", cold) and N more ("check_us")
 //   pgconnect-bench probe N CONNINFO          TLSProbe().probe alone ("probe_us")
+//   pgconnect-bench inspect N CONNINFO        ClientFilesInspector().inspect alone ("inspect_us")
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -169,6 +170,18 @@ func benchProbe(_ count: Int, _ options: ConnectionOptions) async {
     }
 }
 
+/// `ClientFilesInspector().inspect` alone: what a check spends on the client's files before connecting.
+func benchInspect(_ count: Int, _ options: ConnectionOptions) {
+    _ = ClientFilesInspector().inspect(options)  // warm-up
+    let clock = ContinuousClock()
+    for _ in 0..<count {
+        let start = clock.now
+        let result = ClientFilesInspector().inspect(options)
+        let elapsed = clock.now - start
+        FileHandleOutput.line("inspect_us \(format(microseconds(elapsed), 1)) checks \(result.checks.count)")
+    }
+}
+
 enum BenchError: Error { case wrongAnswer, wrongShape, unparsableTimestamp }
 
 func usage() -> Never {
@@ -178,6 +191,7 @@ func usage() -> Never {
                pgconnect-bench decode K ROWS CONNINFO
                pgconnect-bench check N CONNINFO
                pgconnect-bench probe N CONNINFO
+               pgconnect-bench inspect N CONNINFO
         """)
     exit(64)
 }
@@ -200,6 +214,7 @@ switch (arguments.count, arguments.count > 1 ? arguments[1] : "") {
 case (4, "connect"): await benchConnect(count(arguments[2]), options(arguments[3]))
 case (4, "select1"): await benchSelect1(count(arguments[2]), options(arguments[3]))
 case (4, "probe"): await benchProbe(count(arguments[2]), options(arguments[3]))
+case (4, "inspect"): benchInspect(count(arguments[2]), options(arguments[3]))
 case (4, "check"): await benchCheck(count(arguments[2]), options(arguments[3]))
 case (5, "decode"): await benchDecode(count(arguments[2]), count(arguments[3]), options(arguments[4]))
 default: usage()

@@ -66,6 +66,34 @@ final class ConnectionTests: XCTestCase {
         }
     }
 
+    /// A TLS 1.3 server rejects a client certificate after the handshake: the error keeps libpq's
+    /// session (the server's chain, the CAs it accepts) so that no second handshake is needed.
+    func testRejectionAfterTheHandshakeKeepsLibpqsSession() async throws {
+        var options = server.options(user: "stranger")
+        options.sslcert = "\(server.otherPKI)/stranger.crt"
+        options.sslkey = "\(server.otherPKI)/stranger.key"
+        options["ssl_max_protocol_version"] = "TLSv1.3"
+        do {
+            _ = try await Connection.connect(options, timeout: .seconds(10))
+            XCTFail("a certificate from a CA the server does not trust must be refused")
+        } catch let error as ConnectionError {
+            XCTAssertEqual(error.primaryMessage, "SSL error: tlsv1 alert unknown ca")
+            let session = try XCTUnwrap(error.handshake, "libpq's session from the handshake")
+            XCTAssertEqual(session.protocolVersion, "TLSv1.3")
+            XCTAssertFalse(session.peerCertificates.isEmpty)
+            XCTAssertFalse(session.clientCANames.isEmpty, "the CAs of the server's ssl_ca_file")
+        }
+        // A handshake that fails keeps nothing: the session never existed.
+        var untrusted = server.options()
+        untrusted.sslrootcert = "\(server.otherPKI)/root.crt"
+        do {
+            _ = try await Connection.connect(untrusted, timeout: .seconds(10))
+            XCTFail("must fail")
+        } catch let error as ConnectionError {
+            XCTAssertNil(error.handshake)
+        }
+    }
+
     func testPreferFallbackKeepsEachAttemptsMessage() async throws {
         do {
             _ = try await Connection.connect(server.options(user: "bob", certificate: "alice", sslmode: .prefer), timeout: .seconds(10))

@@ -60,3 +60,31 @@ final class LogRecorder: LogHandler, @unchecked Sendable {
         lock.withLock { recorded.append(event.level) }
     }
 }
+
+/// The inspection cache of `--targets` runs: shared for the same files, redone for changed ones.
+final class ClientFilesCacheTests: XCTestCase {
+    func testSameFilesAreInspectedOnceAndAChangedFileAgain() throws {
+        guard let server = TestServer.shared else { throw XCTSkip("needs the fixtures from scripts/test.sh") }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("files-cache-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let key = directory.appendingPathComponent("alice.key").path
+        try FileManager.default.copyItem(atPath: "\(server.pki)/alice.key", toPath: key)
+        XCTAssertEqual(chmod(key, 0o600), 0)
+        var options = server.options()
+        options.sslkey = key
+
+        let cache = ClientFilesCache()
+        let inspector = ClientFilesInspector()
+        let first = cache.inspect(options, with: inspector)
+        XCTAssertNil(first.diagnosis)
+        let again = cache.inspect(options, with: inspector)
+        XCTAssertEqual(again.checks, first.checks)
+
+        // The key becomes world-readable during the run: libpq would now refuse it.
+        XCTAssertEqual(chmod(key, 0o644), 0)
+        let changed = cache.inspect(options, with: inspector)
+        XCTAssertEqual(changed.diagnosis?.code, .keyPermissions)
+        XCTAssertEqual(changed.checks, inspector.inspect(options).checks, "the same as without a cache")
+    }
+}

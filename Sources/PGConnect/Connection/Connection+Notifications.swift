@@ -35,7 +35,7 @@ extension Connection {
     public func notifications() -> NotificationSequence { NotificationSequence(connection: self) }
 
     static func quoteIdentifier(_ name: String) -> String {
-        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        "\"" + name.replacingScalars("\"", with: "\"\"") + "\""
     }
 
     /// Waits (on the connection's queue, holding it) for the next notification; nil when cancelled.

@@ -157,9 +157,9 @@ public final class Connection: Sendable {
                 timings.ready = .now - timings.start
                 if timings.authenticated == nil { timings.authenticated = timings.ready }
                 return finishConnect(options: options, handle: handle, pointer: pointer, timings: timings,
-                                     queue: queue, waiter: waiter, logger: logger)
+                                     tlsSession: progress.handshake, queue: queue, waiter: waiter, logger: logger)
             case PGRES_POLLING_FAILED:
-                throw failure(handle, pointer, phase: progress.phase, logger: logger)
+                throw failure(handle, pointer, phase: progress.phase, handshake: progress.handshake, logger: logger)
             default:
                 let readiness = waiter.wait(socket: PQsocket(pointer), read: pollStatus == PGRES_POLLING_READING,
                                             write: pollStatus == PGRES_POLLING_WRITING, deadline: deadline,
@@ -182,14 +182,14 @@ public final class Connection: Sendable {
     }
 
     private static func finishConnect(options: ConnectionOptions, handle: PGConnHandle, pointer: OpaquePointer,
-                                      timings: ConnectionTimings, queue: DispatchQueue, waiter: SocketWaiter,
-                                      logger: Logger) -> Connection {
+                                      timings: ConnectionTimings, tlsSession: TLSSession?, queue: DispatchQueue,
+                                      waiter: SocketWaiter, logger: Logger) -> Connection {
         PQsetErrorVerbosity(pointer, PQERRORS_DEFAULT)
         _ = PQsetnonblocking(pointer, 1)
         handle.installNoticeReceiver()
         _ = KeyPassphraseHook.takeAskedWithoutPassword(pointer)
         let connection = Connection(options: options, effectiveOptions: effectiveOptions(of: pointer), timings: timings,
-                                    tlsSession: TLSSession(pointer), serverVersion: Int(PQserverVersion(pointer)),
+                                    tlsSession: PQsslInUse(pointer) != 0 ? tlsSession ?? TLSSession(pointer) : nil, serverVersion: Int(PQserverVersion(pointer)),
                                     handle: handle, queue: queue, waiter: waiter, logger: logger)
         logger.debug("connected", metadata: [
             "postgres.host": "\(String(cString: PQhost(pointer)))",
@@ -202,11 +202,12 @@ public final class Connection: Sendable {
     }
 
     private static func failure(_ handle: PGConnHandle, _ pointer: OpaquePointer, phase: ConnectionPhase,
-                                logger: Logger) -> ConnectionError {
+                                handshake: TLSSession? = nil, logger: Logger) -> ConnectionError {
         let message = String(cString: PQerrorMessage(pointer))
         let askedForPassphrase = KeyPassphraseHook.takeAskedWithoutPassword(pointer)
         handle.finish()
         var error = ConnectionError(code: .connectionFailed, phase: phase, message: message)
+        error.handshake = handshake
         defer {
             logger.debug("connection failed", metadata: [
                 "postgres.phase": "\(error.phase.rawValue)", "postgres.code": "\(error.code)",
@@ -284,6 +285,9 @@ struct ConnectProgress {
     private(set) var phase: ConnectionPhase = .connecting
     /// Whether this attempt has started a TLS handshake (libpq's `ssl_in_use` is already set then).
     private var handshaking = false
+    /// libpq's TLS session, read once when the last handshake finished (the connection's session
+    /// on success; evidence for a rejection that comes after the handshake on failure).
+    private(set) var handshake: TLSSession?
 
     mutating func observe(_ pointer: OpaquePointer, timings: inout ConnectionTimings) {
         let now = ContinuousClock.now - timings.start
@@ -292,6 +296,7 @@ struct ConnectProgress {
             // A (new) attempt: a later host or the plaintext retry of sslmode=prefer.
             phase = .connecting
             handshaking = false
+            handshake = nil
             timings.tcpConnected = nil
             timings.tlsEstablished = nil
             timings.authenticated = nil
@@ -322,7 +327,10 @@ struct ConnectProgress {
     private mutating func tlsDone(_ pointer: OpaquePointer, _ now: Duration, _ timings: inout ConnectionTimings) {
         handshaking = false
         phase = .authentication
-        if PQsslInUse(pointer) != 0, timings.tlsEstablished == nil { timings.tlsEstablished = now }
+        if PQsslInUse(pointer) != 0 {
+            if timings.tlsEstablished == nil { timings.tlsEstablished = now }
+            handshake = TLSSession(pointer)
+        }
     }
 
     /// The phase of a failure reported by `PQconnectStartParams` itself.

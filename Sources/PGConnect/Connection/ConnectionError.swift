@@ -76,6 +76,11 @@ public struct ConnectionError: Error, Sendable, Hashable {
     public var hint: String?
     /// Each attempt libpq made, in order (connection errors only).
     public var attempts: [Attempt]
+    /// The TLS session of the last attempt that got through the handshake before the connection
+    /// failed, read from libpq's own session: the server's chain and the client-certificate CAs it
+    /// accepts. A TLS 1.3 server judges the client certificate only after the handshake, so its
+    /// rejection (an alert, or the `cert` line's error) comes with this at no extra cost.
+    public var handshake: TLSSession?
 
     /// Creates an error; `attempts` are parsed from `message` when not given.
     public init(code: Code, phase: ConnectionPhase, message: String, sqlState: String? = nil, severity: String? = nil,
@@ -137,7 +142,7 @@ extension ConnectionError {
         let lines = message.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         var chunks: [(target: String?, lines: [String])] = []
         for line in lines {
-            if line.hasPrefix("connection to server "), let range = line.range(of: " failed: ") ?? line.range(of: " failed:") {
+            if line.hasPrefix("connection to server "), let range = line.firstScalarRange(of: " failed: ") ?? line.firstScalarRange(of: " failed:") {
                 let target = String(line[..<range.lowerBound]) + " failed"
                 chunks.append((target, [String(line[range.upperBound...])]))
             } else if chunks.isEmpty {

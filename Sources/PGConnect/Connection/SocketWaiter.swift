@@ -55,14 +55,18 @@ final class SocketWaiter: Sendable {
             var events: Int16 = 0
             if read { events |= Int16(POLLIN) }
             if write { events |= Int16(POLLOUT) }
-            var fds = [pollfd(fd: socket, events: events, revents: 0), pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
-            let result = poll(&fds, 2, timeout)
+            let (result, socketEvents, wakeEvents) = withUnsafeTemporaryAllocation(of: pollfd.self, capacity: 2) { fds in
+                fds[0] = pollfd(fd: socket, events: events, revents: 0)
+                fds[1] = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
+                let result = poll(fds.baseAddress, 2, timeout)
+                return (result, fds[0].revents, fds[1].revents)
+            }
             if result < 0 {
                 if errno == EINTR { continue }
                 return .ready  // let libpq find and report the socket error
             }
-            if fds[1].revents != 0 { drain() }
-            if fds[0].revents != 0 { return .ready }
+            if wakeEvents != 0 { drain() }
+            if socketEvents != 0 { return .ready }
             if result == 0, let deadline, deadline <= .now { return .timedOut }
         }
     }

@@ -4,6 +4,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Synchronization
 
 /// Owns one `PGresult` and clears it exactly once, in `deinit`.
 ///
@@ -26,19 +27,31 @@ public struct QueryResult: Sendable, RandomAccessCollection {
     }
 
     /// Everything in one object, so that copying a result, a ``Row`` or a ``Field`` (one per value
-    /// read) costs a single retain.
+    /// read) costs a single retain. Column names are read from libpq the first time they are
+    /// asked for: a query read by position never builds them.
     final class Storage: Sendable {
         let handle: ResultHandle
-        let columns: [Column]
-        let columnIndex: [String: Int]
+        let columnCount: Int
+        private let described = Mutex<(columns: [Column], index: [String: Int])?>(nil)
 
         init(_ handle: ResultHandle) {
             self.handle = handle
-            let count = Int(PQnfields(handle.pointer))
-            columns = (0..<count).map { i in
-                Column(name: PQfname(handle.pointer, Int32(i)).map { String(cString: $0) } ?? "", typeOID: PQftype(handle.pointer, Int32(i)))
+            columnCount = Int(PQnfields(handle.pointer))
+        }
+
+        var columns: [Column] { description.columns }
+        var columnIndex: [String: Int] { description.index }
+
+        private var description: (columns: [Column], index: [String: Int]) {
+            described.withLock { described in
+                if let described { return described }
+                let columns = (0..<columnCount).map { i in
+                    Column(name: PQfname(handle.pointer, Int32(i)).map { String(cString: $0) } ?? "", typeOID: PQftype(handle.pointer, Int32(i)))
+                }
+                let index = Dictionary(columns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+                described = (columns, index)
+                return (columns, index)
             }
-            columnIndex = Dictionary(columns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         }
     }
 
@@ -74,7 +87,7 @@ public struct Row: Sendable {
     let index: Int32
 
     /// The number of columns.
-    public var count: Int { result.columns.count }
+    public var count: Int { result.storage.columnCount }
 
     /// The field in column `column` (0-based).
     public subscript(column: Int) -> Field {

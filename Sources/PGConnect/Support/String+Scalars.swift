@@ -41,17 +41,3 @@ package enum ScalarSet {
         }
     }
 }
-
-#if canImport(FoundationEssentials)
-// Connection+Notifications.swift and ConnectionError.swift still call these NSString names, which
-// only full Foundation provides; switch them to the helpers above and delete this extension.
-extension String {
-    func replacingOccurrences(of target: String, with replacement: String) -> String {
-        replacingScalars(target, with: replacement)
-    }
-
-    func range(of target: String) -> Range<Index>? {
-        firstScalarRange(of: target)
-    }
-}
-#endif

@@ -34,6 +34,9 @@ public struct FailureExplainer: Sendable {
             || text.contains("server closed the connection unexpectedly") || text.contains("EOF")
     }
 
+    /// The TLS alert named in an OpenSSL reason (`tlsv1 alert unknown ca` → `unknown ca`).
+    static func alert(in text: String) -> String? { Context.alert(in: text) }
+
     /// The diagnosis for `error`, raised while connecting with `options`.
     public func diagnose(_ error: ConnectionError, options: ConnectionOptions, evidence: Evidence = .init()) -> Report.Diagnosis {
         var context = Context(error: error, options: options, evidence: evidence)

@@ -24,6 +24,8 @@ public struct LoginChecker: Sendable {
     public var clientAddress: String?
     /// Whether to connect; without, only the local checks and the simulation run (`--no-connect`).
     public var connects: Bool
+    /// Shared by the checks of one `--targets` run (see ``ClientFilesCache``).
+    var filesCache: ClientFilesCache?
 
     public init(timeout: Duration = .seconds(30), expiryWarningDays: Int = 30, logger: Logger = Logger(label: "pgconnect.check"),
                 authSource: AuthConfiguration.Source? = nil, clientAddress: String? = nil, connects: Bool = true) {
@@ -73,7 +75,8 @@ public struct LoginChecker: Sendable {
                                    summary: "options accepted (sslmode=\(effective["sslmode"] ?? "prefer"))"))
 
         // client-files: a problem here means libpq cannot (or silently will not) do what was asked.
-        let files = ClientFilesInspector(expiryWarningDays: expiryWarningDays).inspect(options)
+        let inspector = ClientFilesInspector(expiryWarningDays: expiryWarningDays)
+        let files = filesCache?.inspect(options, with: inspector) ?? inspector.inspect(options)
         report.checks.append(contentsOf: files.checks)
         report.warnings.append(contentsOf: files.warnings)
         if let diagnosis = files.diagnosis {
@@ -94,7 +97,12 @@ public struct LoginChecker: Sendable {
         } catch let error as ConnectionError {
             var probe: TLSProbe.Result?
             if explainer.wantsProbe(error) {
-                probe = await TLSProbe(timeout: min(timeout, .seconds(10))).probe(options)
+                let host = effective.host.first ?? "localhost", port = effective.port.first ?? 5432
+                if let seen = TLSProbe.Result(handshakeOf: error, host: host, port: port) {
+                    probe = seen
+                } else {
+                    probe = await TLSProbe(timeout: min(timeout, .seconds(10))).probe(options)
+                }
             }
             let diagnosis = explainer.diagnose(error, options: options, evidence: .init(files: files, probe: probe))
             report.diagnosis = diagnosis

@@ -37,9 +37,13 @@ public enum ManyTargets {
         public var duration: Duration
     }
 
-    /// Checks every target with at most `jobs` checks at a time; results in input order.
+    /// Checks every target with at most `jobs` checks at a time; results in input order. Targets
+    /// that use the same client files share one inspection of them.
     public static func check(_ targets: [Target], jobs: Int, checker: LoginChecker) async -> [Result] {
         let jobs = max(1, jobs)
+        var shared = checker
+        if targets.count > 1 { shared.filesCache = ClientFilesCache() }
+        let checker = shared
         return await withTaskGroup(of: (Int, Result).self) { group in
             var results = [Result?](repeating: nil, count: targets.count)
             var next = 0
