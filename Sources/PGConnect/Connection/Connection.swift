@@ -275,6 +275,13 @@ public final class Connection: Sendable {
     /// Closes the connection (`PQfinish`) after the operations already asked for. Safe to call
     /// more than once.
     public func close() async {
+        // PQfinish never waits for the server (Terminate and close_notify are written to the
+        // non-blocking socket), so an idle connection is closed on the calling thread.
+        if gate.tryEnter() {
+            handle.finish()
+            gate.leave()
+            return
+        }
         let handle = self.handle
         _ = try? await run { _ in handle.finish() }
     }
