@@ -1,4 +1,5 @@
 import Foundation
+import PGConnect
 import PGTestSupport
 import XCTest
 
@@ -127,6 +128,12 @@ final class CheckCommandTests: XCTestCase {
         XCTAssertEqual(try run(["--no-such-flag"]).status, 64)
         XCTAssertEqual(try run(["--format", "xml"]).status, 64)
         XCTAssertEqual(try run(["--connect-timeout", "0"]).status, 64)
+    }
+
+    func testVersionNamesTheLinkedLibpq() throws {
+        let result = try run(["--version"])
+        XCTAssertEqual(result.status, 0)
+        XCTAssertTrue(result.stdout.hasPrefix("pgconnect-check 0.1.0 (libpq \(LibPQ.majorVersion)."), result.stdout)
     }
 
     func testJSONGoesAloneOnStdout() throws {

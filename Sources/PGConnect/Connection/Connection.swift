@@ -6,6 +6,7 @@ import Darwin
 import CLibPQ
 import Dispatch
 import Logging
+import Synchronization
 
 /// A connection to PostgreSQL through libpq, made and used without blocking Swift's
 /// cooperative thread pool.
@@ -34,7 +35,9 @@ public final class Connection: Sendable {
     /// The server's version as libpq reports it (e.g. 150018 for 15.18).
     public let serverVersion: Int
     /// libpq's effective value for each keyword after defaults (`PQconninfo`); secrets removed.
-    public let effectiveOptions: ConnectionOptions
+    /// (libpq's list is copied when the connection is made and read into Swift when first asked for.)
+    public var effectiveOptions: ConnectionOptions { conninfo.options }
+    private let conninfo: ConninfoSnapshot
 
     /// How long a query may wait for the server on the calling thread before it moves to the
     /// connection's queue: long enough for a round trip on the same machine or network, short
@@ -47,11 +50,11 @@ public final class Connection: Sendable {
     let gate = OperationGate()
     let logger: Logger
 
-    private init(options: ConnectionOptions, effectiveOptions: ConnectionOptions, timings: ConnectionTimings,
+    private init(options: ConnectionOptions, conninfo: ConninfoSnapshot, timings: ConnectionTimings,
                  tlsSession: TLSSession?, serverVersion: Int, handle: PGConnHandle, queue: DispatchQueue,
                  waiter: SocketWaiter, logger: Logger) {
         self.options = options
-        self.effectiveOptions = effectiveOptions
+        self.conninfo = conninfo
         self.timings = timings
         self.tlsSession = tlsSession
         self.serverVersion = serverVersion
@@ -188,7 +191,7 @@ public final class Connection: Sendable {
         _ = PQsetnonblocking(pointer, 1)
         handle.installNoticeReceiver()
         _ = KeyPassphraseHook.takeAskedWithoutPassword(pointer)
-        let connection = Connection(options: options, effectiveOptions: effectiveOptions(of: pointer), timings: timings,
+        let connection = Connection(options: options, conninfo: ConninfoSnapshot(pointer), timings: timings,
                                     tlsSession: PQsslInUse(pointer) != 0 ? tlsSession ?? TLSSession(pointer) : nil, serverVersion: Int(PQserverVersion(pointer)),
                                     handle: handle, queue: queue, waiter: waiter, logger: logger)
         logger.debug("connected", metadata: [
@@ -232,20 +235,6 @@ public final class Connection: Sendable {
     private static func isOptionMessage(_ message: String) -> Bool {
         ["invalid ", "could not match ", "weak sslmode", "invalid integer value", "invalid SSL protocol version range"]
             .contains { message.hasPrefix($0) }
-    }
-
-    private static func effectiveOptions(of pointer: OpaquePointer) -> ConnectionOptions {
-        var values: [String: String] = [:]
-        if let info = PQconninfo(pointer) {
-            defer { PQconninfoFree(info) }
-            var cursor = info
-            while let keyword = cursor.pointee.keyword {
-                let name = String(cString: keyword)
-                if let value = cursor.pointee.val, !ConnectionOptions.isSecret(name) { values[name] = String(cString: value) }
-                cursor += 1
-            }
-        }
-        return ConnectionOptions(values)
     }
 
     // MARK: Closing
@@ -369,4 +358,51 @@ func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePoint
     var pointers = duplicates.map { UnsafePointer<CChar>($0) }
     pointers.append(nil)
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// libpq's `PQconninfo` list of a connection, copied when the connection is made (libpq owns
+/// the copy, freed exactly once) and read into ``ConnectionOptions`` the first time it is asked
+/// for; secrets are left out.
+final class ConninfoSnapshot: Sendable {
+    private struct Copy: @unchecked Sendable {
+        let pointer: UnsafeMutablePointer<PQconninfoOption>
+    }
+
+    private enum State {
+        case copied(Copy)
+        case read(ConnectionOptions)
+    }
+
+    private let state: Mutex<State>
+
+    init(_ conn: OpaquePointer) {
+        state = Mutex(PQconninfo(conn).map { .copied(Copy(pointer: $0)) } ?? .read(ConnectionOptions()))
+    }
+
+    var options: ConnectionOptions {
+        state.withLock { state in
+            switch state {
+            case .read(let options):
+                return options
+            case .copied(let copy):
+                var values: [String: String] = [:]
+                var cursor = copy.pointer
+                while let keyword = cursor.pointee.keyword {
+                    let name = String(cString: keyword)
+                    if let value = cursor.pointee.val, !ConnectionOptions.isSecret(name) { values[name] = String(cString: value) }
+                    cursor += 1
+                }
+                PQconninfoFree(copy.pointer)
+                let options = ConnectionOptions(values)
+                state = .read(options)
+                return options
+            }
+        }
+    }
+
+    deinit {
+        state.withLock { state in
+            if case .copied(let copy) = state { PQconninfoFree(copy.pointer) }
+        }
+    }
 }

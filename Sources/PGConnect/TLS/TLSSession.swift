@@ -1,5 +1,6 @@
 import CLibPQ
 import COpenSSL
+import Synchronization
 
 /// The TLS session of a live connection: what libpq negotiated and the server's certificates.
 public struct TLSSession: Sendable, Hashable {
@@ -14,7 +15,14 @@ public struct TLSSession: Sendable, Hashable {
     /// Whether TLS compression is on (always off with modern OpenSSL).
     public var compression: String?
     /// The server's certificate chain as the server sent it, leaf first.
-    public var peerCertificates: [CertificateInfo]
+    ///
+    /// Read from OpenSSL the first time it is asked for: a connection whose certificates nobody
+    /// looks at never decodes them.
+    public var peerCertificates: [CertificateInfo] {
+        get { peers.certificates }
+        set { peers = PeerChain(newValue) }
+    }
+    private var peers: PeerChain
     /// The CA names (RFC 2253) the server listed in its certificate request: the CAs whose
     /// client certificates it accepts (empty when it asked for no client certificate).
     public var clientCANames: [String]
@@ -31,17 +39,12 @@ public struct TLSSession: Sendable, Hashable {
         cipher = attribute("cipher")
         keyBits = attribute("key_bits").flatMap { Int($0) }
         compression = attribute("compression")
-        peerCertificates = []
+        peers = PeerChain([])
         clientCANames = []
         guard let ssl = PQsslStruct(conn, "OpenSSL").map(OpaquePointer.init) else { return }
         if let chain = SSL_get_peer_cert_chain(ssl) {
-            // The chain belongs to the SSL object: read, never free.
-            let count = pgc_sk_X509_num(chain)
-            for i in 0..<count {
-                if let certificate = pgc_sk_X509_value(chain, i) {
-                    peerCertificates.append(CertificateInfo(certificate))
-                }
-            }
+            // The chain belongs to the SSL object; PeerChain takes references of its own.
+            peers = PeerChain(retaining: (0..<pgc_sk_X509_num(chain)).compactMap { pgc_sk_X509_value(chain, $0) })
         }
         // On the client side OpenSSL keeps the list from the server's CertificateRequest (also
         // after the handshake); it belongs to the SSL object.
@@ -49,6 +52,71 @@ public struct TLSSession: Sendable, Hashable {
             clientCANames = (0..<pgc_sk_X509_NAME_num(names)).compactMap { i in
                 pgc_sk_X509_NAME_value(names, i).map { CertificateInfo.name($0) }
             }
+        }
+    }
+}
+
+extension TLSSession {
+    public static func == (lhs: TLSSession, rhs: TLSSession) -> Bool {
+        lhs.library == rhs.library && lhs.protocolVersion == rhs.protocolVersion && lhs.cipher == rhs.cipher
+            && lhs.keyBits == rhs.keyBits && lhs.compression == rhs.compression
+            && lhs.clientCANames == rhs.clientCANames && lhs.peerCertificates == rhs.peerCertificates
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(library)
+        hasher.combine(protocolVersion)
+        hasher.combine(cipher)
+        hasher.combine(keyBits)
+        hasher.combine(compression)
+        hasher.combine(clientCANames)
+        hasher.combine(peerCertificates)
+    }
+}
+
+/// The server's certificates of one session: OpenSSL references until first read, then the
+/// decoded ``CertificateInfo`` values. Each reference is freed exactly once (when decoded, or in
+/// `deinit` if never read).
+final class PeerChain: Sendable {
+    /// `X509 *` references this object owns.
+    private struct References: @unchecked Sendable {
+        var pointers: [OpaquePointer]
+    }
+
+    private enum State {
+        case retained(References)
+        case decoded([CertificateInfo])
+    }
+
+    private let state: Mutex<State>
+
+    init(_ certificates: [CertificateInfo]) {
+        state = Mutex(.decoded(certificates))
+    }
+
+    /// Takes a reference to each certificate (`X509_up_ref`); the caller's stay untouched.
+    init(retaining certificates: [OpaquePointer]) {
+        for certificate in certificates { X509_up_ref(certificate) }
+        state = Mutex(.retained(References(pointers: certificates)))
+    }
+
+    var certificates: [CertificateInfo] {
+        state.withLock { state in
+            switch state {
+            case .decoded(let certificates):
+                return certificates
+            case .retained(let references):
+                let certificates = references.pointers.map { CertificateInfo($0) }
+                references.pointers.forEach { X509_free($0) }
+                state = .decoded(certificates)
+                return certificates
+            }
+        }
+    }
+
+    deinit {
+        state.withLock { state in
+            if case .retained(let references) = state { references.pointers.forEach { X509_free($0) } }
         }
     }
 }
