@@ -41,7 +41,12 @@ final class SocketWaiter: Sendable {
     }
 
     /// Blocks the calling (dispatch) thread until `socket` is readable/writable as asked.
-    func wait(socket: Int32, read: Bool, write: Bool, deadline: ContinuousClock.Instant?, cancellation: OperationCancellation) -> Readiness {
+    ///
+    /// With `wakeOnCancel: false` only the socket is polled (one descriptor less for the kernel
+    /// to watch): a cancellation is then seen when the wait ends, at `deadline` at the latest —
+    /// for the short inline waits of a query on the caller's thread.
+    func wait(socket: Int32, read: Bool, write: Bool, deadline: ContinuousClock.Instant?, cancellation: OperationCancellation,
+              wakeOnCancel: Bool = true) -> Readiness {
         while true {
             if cancellation.isCancelled { return .cancelled }
             var timeout: Int32 = -1
@@ -58,14 +63,14 @@ final class SocketWaiter: Sendable {
             let (result, socketEvents, wakeEvents) = withUnsafeTemporaryAllocation(of: pollfd.self, capacity: 2) { fds in
                 fds[0] = pollfd(fd: socket, events: events, revents: 0)
                 fds[1] = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
-                let result = poll(fds.baseAddress, 2, timeout)
+                let result = poll(fds.baseAddress, wakeOnCancel ? 2 : 1, timeout)
                 return (result, fds[0].revents, fds[1].revents)
             }
             if result < 0 {
                 if errno == EINTR { continue }
                 return .ready  // let libpq find and report the socket error
             }
-            if wakeEvents != 0 { drain() }
+            if wakeOnCancel, wakeEvents != 0 { drain() }
             if socketEvents != 0 { return .ready }
             if result == 0, let deadline, deadline <= .now { return .timedOut }
         }
@@ -79,7 +84,7 @@ final class SocketWaiter: Sendable {
 
 /// Whether one operation (a connect or a query) was cancelled by its task.
 final class OperationCancellation: Sendable {
-    private let cancelled = Mutex(false)
-    func cancel() { cancelled.withLock { $0 = true } }
-    var isCancelled: Bool { cancelled.withLock { $0 } }
+    private let cancelled = Atomic(false)
+    func cancel() { cancelled.store(true, ordering: .releasing) }
+    var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
 }

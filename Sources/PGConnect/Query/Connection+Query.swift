@@ -116,7 +116,8 @@ final class QueryOperation: @unchecked Sendable {
             let status = PQflush(conn)
             if status == 0 { flushed = true; break }
             if status < 0 { throw Self.transportError(conn) }
-            switch waiter.wait(socket: PQsocket(conn), read: true, write: true, deadline: deadline, cancellation: cancellation) {
+            switch waiter.wait(socket: PQsocket(conn), read: true, write: true, deadline: deadline, cancellation: cancellation,
+                               wakeOnCancel: deadline == nil) {
             case .ready: guard PQconsumeInput(conn) == 1 else { throw Self.transportError(conn) }
             case .timedOut: return .waiting
             case .cancelled:
@@ -127,7 +128,8 @@ final class QueryOperation: @unchecked Sendable {
 
         while true {
             while PQisBusy(conn) != 0 {
-                switch waiter.wait(socket: PQsocket(conn), read: true, write: false, deadline: deadline, cancellation: cancellation) {
+                switch waiter.wait(socket: PQsocket(conn), read: true, write: false, deadline: deadline, cancellation: cancellation,
+                                   wakeOnCancel: deadline == nil) {
                 case .ready: guard PQconsumeInput(conn) == 1 else { throw Self.transportError(conn) }
                 case .timedOut: return .waiting
                 case .cancelled:
