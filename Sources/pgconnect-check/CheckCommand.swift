@@ -89,12 +89,53 @@ struct CheckCommand: AsyncParsableCommand {
     var quiet = false
 
     @Option(help: "Output format: text or json.")
-    var format: OutputFormat = .text
+    var format: OutputFormat = CheckRequest().format
 
     @Option(help: ArgumentHelp("Warn about certificates expiring within DAYS days.", valueName: "DAYS"))
-    var expiryWarning: Int = 30
+    var expiryWarning: Int = CheckRequest().expiryWarning
 
     @Flag(name: [.customShort("v"), .long], help: "Log connection events to standard error.")
+    var verbose = false
+
+    /// The parsed command line as plain values.
+    var request: CheckRequest {
+        CheckRequest(conninfo: conninfo, host: host, port: port, user: user, dbname: dbname, sslmode: sslmode,
+                     sslcert: sslcert, sslkey: sslkey, sslrootcert: sslrootcert, sslcrl: sslcrl,
+                     sslpasswordFile: sslpasswordFile, connectTimeout: connectTimeout, hba: hba, ident: ident,
+                     clientAddr: clientAddr, admin: admin, targets: targets, jobs: jobs, noConnect: noConnect,
+                     quiet: quiet, format: format, expiryWarning: expiryWarning, verbose: verbose)
+    }
+
+    func validate() throws { try request.validate() }
+
+    func run() async throws { try await request.run() }
+}
+
+/// What `pgconnect-check [check]` was asked to do, as plain values (``CheckCommand`` is its
+/// command-line form; its defaults are these), and doing it.
+struct CheckRequest: Equatable {
+    var conninfo: String? = nil
+    var host: String? = nil
+    var port: String? = nil
+    var user: String? = nil
+    var dbname: String? = nil
+    var sslmode: String? = nil
+    var sslcert: String? = nil
+    var sslkey: String? = nil
+    var sslrootcert: String? = nil
+    var sslcrl: String? = nil
+    var sslpasswordFile: String? = nil
+    var connectTimeout: Int? = nil
+    var hba: String? = nil
+    var ident: String? = nil
+    var clientAddr: String? = nil
+    var admin: String? = nil
+    var targets: String? = nil
+    var jobs: Int? = nil
+    var noConnect = false
+    var quiet = false
+    var format: OutputFormat = .text
+    var expiryWarning = 30
     var verbose = false
 
     func validate() throws {
@@ -128,7 +169,10 @@ struct CheckCommand: AsyncParsableCommand {
         let report: Report
         switch try buildOptions() {
         case .success(let options):
-            report = try await checker().check(options)
+            // One check and nothing else in this process: its connection may wait on this thread.
+            var checker = try checker()
+            checker.inlineWait = checker.timeout
+            report = await checker.check(options)
         case .failure(let error):
             report = Report(ok: false,
                             target: Report.Target(host: host, port: port, user: user, dbname: dbname, sslmode: sslmode, conninfo: ""),
@@ -219,5 +263,17 @@ struct CheckCommand: AsyncParsableCommand {
             options.applicationName = "pgconnect-check"
         }
         return options
+    }
+}
+
+extension CheckRequest {
+    /// The request of a command line that is one conninfo string or URI and nothing else — the
+    /// everyday `pgconnect-check "host=… sslmode=verify-full …"` — read without building the
+    /// command-line parser (milliseconds of start-up); nil for anything else (options, a
+    /// subcommand name, help), which ArgumentParser reads. Both read such a line alike (tested).
+    init?(soleConninfo arguments: [String]) {
+        guard arguments.count == 1, let only = arguments.first, !only.isEmpty, !only.hasPrefix("-"),
+              !["check", "explain", "inspect", "help"].contains(only) else { return nil }
+        self.init(conninfo: only)
     }
 }

@@ -21,4 +21,20 @@ struct Tool: AsyncParsableCommand {
         defaultSubcommand: CheckCommand.self,
         helpNames: [.long, .customShort("?")]
     )
+
+    /// `pgconnect-check CONNINFO` alone, the everyday call, runs without building the parser for
+    /// the whole command tree; every other command line goes through ArgumentParser.
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let request = CheckRequest(soleConninfo: arguments) {
+            do {
+                try request.validate()
+                try await request.run()
+                Self.exit(withError: nil)
+            } catch {
+                Self.exit(withError: error)
+            }
+        }
+        await main(arguments)
+    }
 }

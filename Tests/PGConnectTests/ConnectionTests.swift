@@ -52,6 +52,29 @@ final class ConnectionTests: XCTestCase {
         XCTAssertTrue(connection.isClosed)
     }
 
+    /// Only attempts that need no name lookup start on the calling thread (libpq resolves names
+    /// with a blocking getaddrinfo); a host name goes through the connection's queue and works the same.
+    func testHostNamesAreResolvedOffTheCallingThread() async throws {
+        func noLookup(_ conninfo: String) throws -> Bool { ConnectOperation.needsNoLookup(try ConnectionOptions(conninfo: conninfo)) }
+        XCTAssertTrue(try noLookup("host=127.0.0.1"))
+        XCTAssertTrue(try noLookup("host=::1"))
+        XCTAssertTrue(try noLookup("host=/var/run/postgresql"))
+        XCTAssertTrue(try noLookup("host=db.internal hostaddr=10.0.0.1"))
+        XCTAssertTrue(try noLookup("host=10.0.0.1,/tmp"))
+        XCTAssertFalse(try noLookup("host=db.internal"))
+        XCTAssertFalse(try noLookup("host=localhost"))
+        XCTAssertFalse(try noLookup("host=a,b hostaddr=10.0.0.1,"), "the second host has no address")
+        XCTAssertFalse(try noLookup("host=127.0.0.1 service=production"), "a service file may name hosts")
+
+        var options = server.options()
+        options.host = ["localhost"]
+        options.hostaddr = []
+        let connection = try await Connection.connect(options, timeout: .seconds(10))
+        let answer = try await connection.query("SELECT 1")
+        XCTAssertEqual(answer[0][0].int, 1)
+        await connection.close()
+    }
+
     func testCertificateForAnotherUserIsRefusedWithSQLState() async throws {
         do {
             _ = try await Connection.connect(server.options(user: "bob", certificate: "alice"), timeout: .seconds(10))

@@ -126,6 +126,30 @@ final class QueryTests: XCTestCase {
         for connection in connections { await connection.close() }
     }
 
+    /// A connection allowed to wait long on the calling thread (a one-shot tool's choice) still
+    /// stops a query when its task is cancelled: long inline waits watch the wake-up pipe.
+    func testALongInlineWaitStillCancels() async throws {
+        guard let server = TestServer.shared else { throw XCTSkip("needs the test server") }
+        let connection = try await Connection.connect(server.options(), timeout: .seconds(10), inlineWait: .seconds(30))
+        XCTAssertEqual(connection.inlineWait, .seconds(30))
+        let slow = try await connection.query("SELECT 1 FROM pg_sleep(0.01)")
+        XCTAssertEqual(slow[0][0].int, 1, "waits inline past 1 ms")
+        let task = Task { try await connection.query("SELECT pg_sleep(30)") }
+        try await Task.sleep(for: .milliseconds(200))
+        let start = ContinuousClock.now
+        task.cancel()
+        do {
+            _ = try await task.value
+            XCTFail("must be cancelled")
+        } catch let error as ConnectionError {
+            XCTAssertEqual(error.code, .cancelled)
+        }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(5))
+        let after = try await connection.query("SELECT 2")
+        XCTAssertEqual(after[0][0].int, 2, "usable after cancellation")
+        await connection.close()
+    }
+
     func testCommandTagsAndAffectedRows() async throws {
         _ = try await connection.query("CREATE TEMP TABLE t (v int)")
         let insert = try await connection.query("INSERT INTO t SELECT generate_series(1, $1::int)", [5])

@@ -14,10 +14,11 @@ import Synchronization
 /// One operation at a time uses the connection, in the order they were asked for. Connecting
 /// and anything that may wait long runs on the connection's own serial dispatch queue, where
 /// waits for the socket use `poll`, so a slow network or a blocking DNS lookup inside libpq never
-/// stalls other tasks. A query starts on the calling thread and finishes there when the answer
-/// comes within ``inlineWaitLimit`` (a local or LAN round trip: no thread switch, as fast as
-/// libpq's own `PQexec`); a slower one moves to the queue. Cancelling the calling task stops a
-/// connect or a query.
+/// stalls other tasks. A query, and a connect to an address (no name to look up), starts on the
+/// calling thread and finishes there when each wait for the server ends within ``inlineWait``
+/// (by default ``inlineWaitLimit``: a local or LAN round trip, no thread switch, as fast as libpq's
+/// own `PQexec`); a slower one moves to the queue. Cancelling the calling task stops a connect or a
+/// query.
 ///
 /// ```swift
 /// let connection = try await Connection.connect(options, timeout: .seconds(10))
@@ -43,6 +44,9 @@ public final class Connection: Sendable {
     /// connection's queue: long enough for a round trip on the same machine or network, short
     /// enough that Swift's cooperative threads are not held for long.
     public static let inlineWaitLimit: Duration = .milliseconds(1)
+    /// How long this connection's operations may wait on the calling thread (see
+    /// ``connect(_:timeout:logger:inlineWait:)``).
+    public let inlineWait: Duration
 
     let handle: PGConnHandle
     let queue: DispatchQueue
@@ -52,8 +56,9 @@ public final class Connection: Sendable {
 
     private init(options: ConnectionOptions, conninfo: ConninfoSnapshot, timings: ConnectionTimings,
                  tlsSession: TLSSession?, serverVersion: Int, handle: PGConnHandle, queue: DispatchQueue,
-                 waiter: SocketWaiter, logger: Logger) {
+                 waiter: SocketWaiter, inlineWait: Duration, logger: Logger) {
         self.options = options
+        self.inlineWait = inlineWait
         self.conninfo = conninfo
         self.timings = timings
         self.tlsSession = tlsSession
@@ -72,27 +77,33 @@ public final class Connection: Sendable {
     ///   - timeout: give up (``ConnectionError/Code/timeout``) when the whole attempt, all
     ///     hosts included, takes longer. `nil` waits as long as libpq does (`connect_timeout`).
     ///   - logger: receives connection events and server notices.
+    ///   - inlineWait: how long the connect, and later each query, may wait for the server on the
+    ///     calling thread before moving to the connection's queue. Keep the default in a service;
+    ///     a command-line tool that makes one connection and runs nothing else meanwhile may pass
+    ///     its whole timeout and save the thread switches.
     /// - Throws: ``ConnectionError`` with libpq's message, the SQLSTATE of a server error, and
     ///   the phase reached; ``ConnectionError/Code/cancelled`` if the task is cancelled.
     public static func connect(_ options: ConnectionOptions, timeout: Duration? = nil,
-                               logger: Logger = Logger(label: "pgconnect")) async throws -> Connection {
+                               logger: Logger = Logger(label: "pgconnect"),
+                               inlineWait: Duration = inlineWaitLimit) async throws -> Connection {
         try options.validate()
         KeyPassphraseHook.install()
         let queue = DispatchQueue(label: "pgconnect.connection")
         let waiter = SocketWaiter()
-        let deadline = timeout.map { ContinuousClock.now + $0 }
-        return try await perform(on: queue, waiter: waiter) { cancellation in
-            try connectBlocking(options, deadline: deadline, cancellation: cancellation, queue: queue, waiter: waiter, logger: logger)
-        }
-    }
-
-    /// Runs `body` on `queue` and returns its result, cancelling it if the task is cancelled.
-    static func perform<T: Sendable>(on queue: DispatchQueue, waiter: SocketWaiter,
-                                     _ body: @escaping @Sendable (OperationCancellation) throws -> T) async throws -> T {
+        let operation = ConnectOperation(options: options, deadline: timeout.map { ContinuousClock.now + $0 },
+                                         inlineWait: inlineWait, queue: queue, waiter: waiter, logger: logger)
         let cancellation = OperationCancellation()
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                queue.async { continuation.resume(with: Result { try body(cancellation) }) }
+            // Without a host name to look up, libpq's start and every wait that ends within
+            // inlineWait (the TCP connect, a quick server) run on the calling thread; the
+            // first longer wait moves the attempt to the connection's queue. A host name keeps the
+            // whole attempt on the queue: libpq resolves it with a blocking getaddrinfo.
+            if ConnectOperation.needsNoLookup(options),
+               let connection = try operation.advance(inlineUntil: .now + inlineWait, cancellation: cancellation) {
+                return connection
+            }
+            return try await withCheckedThrowingContinuation { continuation in
+                queue.async { continuation.resume(with: Result { try operation.complete(cancellation: cancellation) }) }
             }
         } onCancel: {
             waiter.cancel(cancellation)
@@ -125,75 +136,18 @@ public final class Connection: Sendable {
         }
     }
 
-    // MARK: Connecting (runs on `queue`)
+    // MARK: Connecting
 
-    private static func connectBlocking(_ options: ConnectionOptions, deadline: ContinuousClock.Instant?,
-                                        cancellation: OperationCancellation, queue: DispatchQueue,
-                                        waiter: SocketWaiter, logger: Logger) throws -> Connection {
-        if cancellation.isCancelled {
-            throw ConnectionError(code: .cancelled, phase: .options, message: "the connection attempt was cancelled before it started")
-        }
-        var timings = ConnectionTimings()
-        let pairs = options.pairs.filter { !$0.value.isEmpty }
-        let pointer: OpaquePointer? = withCStringArray(pairs.map(\.keyword)) { keywords in
-            withCStringArray(pairs.map(\.value)) { values in
-                PQconnectStartParams(keywords, values, 0)
-            }
-        }
-        guard let pointer else {
-            throw ConnectionError(code: .outOfMemory, phase: .options, message: "libpq could not allocate a connection object")
-        }
-        let handle = PGConnHandle(pointer, logger: logger)
-        timings.resolved = .now - timings.start
-        PQsetErrorVerbosity(pointer, PQERRORS_VERBOSE)
-
-        var progress = ConnectProgress()
-        if PQstatus(pointer) == CONNECTION_BAD {
-            // libpq refused the options, or every host failed inside PQconnectStartParams.
-            throw failure(handle, pointer, phase: progress.phaseForImmediateFailure(pointer), logger: logger)
-        }
-        progress.observe(pointer, timings: &timings)
-        var pollStatus = PGRES_POLLING_WRITING
-        while true {
-            switch pollStatus {
-            case PGRES_POLLING_OK:
-                timings.ready = .now - timings.start
-                if timings.authenticated == nil { timings.authenticated = timings.ready }
-                return finishConnect(options: options, handle: handle, pointer: pointer, timings: timings,
-                                     tlsSession: progress.handshake, queue: queue, waiter: waiter, logger: logger)
-            case PGRES_POLLING_FAILED:
-                throw failure(handle, pointer, phase: progress.phase, handshake: progress.handshake, logger: logger)
-            default:
-                let readiness = waiter.wait(socket: PQsocket(pointer), read: pollStatus == PGRES_POLLING_READING,
-                                            write: pollStatus == PGRES_POLLING_WRITING, deadline: deadline,
-                                            cancellation: cancellation)
-                switch readiness {
-                case .ready:
-                    pollStatus = PQconnectPoll(pointer)
-                    progress.observe(pointer, timings: &timings)
-                case .timedOut:
-                    handle.finish()
-                    throw ConnectionError(code: .timeout, phase: progress.phase,
-                                          message: "timeout expired while \(progress.phase.activity)")
-                case .cancelled:
-                    handle.finish()
-                    throw ConnectionError(code: .cancelled, phase: progress.phase,
-                                          message: "the connection attempt was cancelled while \(progress.phase.activity)")
-                }
-            }
-        }
-    }
-
-    private static func finishConnect(options: ConnectionOptions, handle: PGConnHandle, pointer: OpaquePointer,
+    fileprivate static func finishConnect(options: ConnectionOptions, handle: PGConnHandle, pointer: OpaquePointer,
                                       timings: ConnectionTimings, tlsSession: TLSSession?, queue: DispatchQueue,
-                                      waiter: SocketWaiter, logger: Logger) -> Connection {
+                                      waiter: SocketWaiter, inlineWait: Duration, logger: Logger) -> Connection {
         PQsetErrorVerbosity(pointer, PQERRORS_DEFAULT)
         _ = PQsetnonblocking(pointer, 1)
         handle.installNoticeReceiver()
         _ = KeyPassphraseHook.takeAskedWithoutPassword(pointer)
         let connection = Connection(options: options, conninfo: ConninfoSnapshot(pointer), timings: timings,
                                     tlsSession: PQsslInUse(pointer) != 0 ? tlsSession ?? TLSSession(pointer) : nil, serverVersion: Int(PQserverVersion(pointer)),
-                                    handle: handle, queue: queue, waiter: waiter, logger: logger)
+                                    handle: handle, queue: queue, waiter: waiter, inlineWait: inlineWait, logger: logger)
         logger.debug("connected", metadata: [
             "postgres.host": "\(String(cString: PQhost(pointer)))",
             "postgres.user": "\(String(cString: PQuser(pointer)))",
@@ -204,7 +158,7 @@ public final class Connection: Sendable {
         return connection
     }
 
-    private static func failure(_ handle: PGConnHandle, _ pointer: OpaquePointer, phase: ConnectionPhase,
+    fileprivate static func failure(_ handle: PGConnHandle, _ pointer: OpaquePointer, phase: ConnectionPhase,
                                 handshake: TLSSession? = nil, logger: Logger) -> ConnectionError {
         let message = String(cString: PQerrorMessage(pointer))
         let askedForPassphrase = KeyPassphraseHook.takeAskedWithoutPassword(pointer)
@@ -404,5 +358,138 @@ final class ConninfoSnapshot: Sendable {
         state.withLock { state in
             if case .copied(let copy) = state { PQconninfoFree(copy.pointer) }
         }
+    }
+}
+
+/// One connection attempt through `PQconnectStartParams` and `PQconnectPoll`, which can stop at a
+/// wait and go on later on another thread (see ``Connection/connect(_:timeout:logger:)``).
+///
+/// `@unchecked Sendable`: used by one thread at a time, handed from the caller's thread to the
+/// connection's queue through `DispatchQueue.async`, which orders the two.
+final class ConnectOperation: @unchecked Sendable {
+    private let options: ConnectionOptions
+    private let deadline: ContinuousClock.Instant?
+    private let inlineWait: Duration
+    private let queue: DispatchQueue
+    private let waiter: SocketWaiter
+    private let logger: Logger
+    private var timings = ConnectionTimings()
+    private var progress = ConnectProgress()
+    private var handle: PGConnHandle?
+    private var pollStatus = PGRES_POLLING_WRITING
+
+    init(options: ConnectionOptions, deadline: ContinuousClock.Instant?, inlineWait: Duration, queue: DispatchQueue,
+         waiter: SocketWaiter, logger: Logger) {
+        self.options = options
+        self.deadline = deadline
+        self.inlineWait = inlineWait
+        self.queue = queue
+        self.waiter = waiter
+        self.logger = logger
+    }
+
+    /// Whether libpq can start every host of `options` without a name lookup: each is an IP
+    /// address, a Unix-socket directory or has a `hostaddr` (also from `PGHOST`/`PGHOSTADDR`);
+    /// a service (whose file may name hosts) counts as a lookup.
+    static func needsNoLookup(_ options: ConnectionOptions) -> Bool {
+        func value(_ keyword: String, _ variable: String) -> String {
+            if let given = options[keyword], !given.isEmpty { return given }
+            return getenv(variable).map { String(cString: $0) } ?? ""
+        }
+        guard value("service", "PGSERVICE").isEmpty else { return false }
+        let hosts = value("host", "PGHOST").split(separator: ",", omittingEmptySubsequences: false)
+        let addresses = value("hostaddr", "PGHOSTADDR").split(separator: ",", omittingEmptySubsequences: false)
+        for index in 0..<max(hosts.count, addresses.count) {
+            if index < addresses.count, !addresses[index].isEmpty { continue }
+            let host = index < hosts.count ? String(hosts[index]) : ""
+            if host.isEmpty || host.hasPrefix("/") || host.hasPrefix("@") || isNumericAddress(host) { continue }
+            return false
+        }
+        return true
+    }
+
+    private static func isNumericAddress(_ text: String) -> Bool {
+        var buffer = (UInt64(0), UInt64(0))
+        return withUnsafeMutableBytes(of: &buffer) { bytes in
+            inet_pton(AF_INET, text, bytes.baseAddress) == 1 || inet_pton(AF_INET6, text, bytes.baseAddress) == 1
+        }
+    }
+
+    /// Runs the attempt to its end, waiting as long as libpq and the deadline allow.
+    func complete(cancellation: OperationCancellation) throws -> Connection {
+        guard let connection = try advance(inlineUntil: nil, cancellation: cancellation) else {
+            throw ConnectionError(code: .connectionFailed, phase: progress.phase, message: "the connection attempt stopped without a result")
+        }
+        return connection
+    }
+
+    /// Starts the attempt (once) and polls it until it connects or fails; with `inlineUntil`,
+    /// returns nil instead of waiting past that instant (or when cancelled), to be continued
+    /// with ``complete(cancellation:)``.
+    func advance(inlineUntil: ContinuousClock.Instant?, cancellation: OperationCancellation) throws -> Connection? {
+        let handle = try self.handle ?? start(cancellation)
+        guard let pointer = handle.pointer else {
+            throw ConnectionError(code: .connectionClosed, phase: progress.phase, message: "the connection attempt was abandoned")
+        }
+        while true {
+            switch pollStatus {
+            case PGRES_POLLING_OK:
+                timings.ready = .now - timings.start
+                if timings.authenticated == nil { timings.authenticated = timings.ready }
+                return Connection.finishConnect(options: options, handle: handle, pointer: pointer, timings: timings,
+                                                tlsSession: progress.handshake, queue: queue, waiter: waiter,
+                                                inlineWait: inlineWait, logger: logger)
+            case PGRES_POLLING_FAILED:
+                throw Connection.failure(handle, pointer, phase: progress.phase, handshake: progress.handshake, logger: logger)
+            default:
+                let limit = [deadline, inlineUntil].compactMap { $0 }.min()
+                let readiness = waiter.wait(socket: PQsocket(pointer), read: pollStatus == PGRES_POLLING_READING,
+                                            write: pollStatus == PGRES_POLLING_WRITING, deadline: limit,
+                                            cancellation: cancellation)
+                switch readiness {
+                case .ready:
+                    pollStatus = PQconnectPoll(pointer)
+                    progress.observe(pointer, timings: &timings)
+                case .timedOut where inlineUntil != nil && (deadline.map { ContinuousClock.now < $0 } ?? true):
+                    return nil  // only the inline wait is over: go on on the queue
+                case .timedOut:
+                    handle.finish()
+                    throw ConnectionError(code: .timeout, phase: progress.phase,
+                                          message: "timeout expired while \(progress.phase.activity)")
+                case .cancelled where inlineUntil != nil:
+                    return nil  // cancelled on the queue, where waiting for libpq to stop is allowed
+                case .cancelled:
+                    handle.finish()
+                    throw ConnectionError(code: .cancelled, phase: progress.phase,
+                                          message: "the connection attempt was cancelled while \(progress.phase.activity)")
+                }
+            }
+        }
+    }
+
+    /// `PQconnectStartParams` (libpq resolves and connects to the first host in it).
+    private func start(_ cancellation: OperationCancellation) throws -> PGConnHandle {
+        if cancellation.isCancelled {
+            throw ConnectionError(code: .cancelled, phase: .options, message: "the connection attempt was cancelled before it started")
+        }
+        let pairs = options.pairs.filter { !$0.value.isEmpty }
+        let pointer: OpaquePointer? = withCStringArray(pairs.map(\.keyword)) { keywords in
+            withCStringArray(pairs.map(\.value)) { values in
+                PQconnectStartParams(keywords, values, 0)
+            }
+        }
+        guard let pointer else {
+            throw ConnectionError(code: .outOfMemory, phase: .options, message: "libpq could not allocate a connection object")
+        }
+        let handle = PGConnHandle(pointer, logger: logger)
+        self.handle = handle
+        timings.resolved = .now - timings.start
+        PQsetErrorVerbosity(pointer, PQERRORS_VERBOSE)
+        if PQstatus(pointer) == CONNECTION_BAD {
+            // libpq refused the options, or every host failed inside PQconnectStartParams.
+            throw Connection.failure(handle, pointer, phase: progress.phaseForImmediateFailure(pointer), logger: logger)
+        }
+        progress.observe(pointer, timings: &timings)
+        return handle
     }
 }

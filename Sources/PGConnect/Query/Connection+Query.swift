@@ -15,7 +15,7 @@ extension Connection {
     /// ```
     /// When no other operation is using the connection, the query is sent and its answer read on
     /// the calling thread as long as each wait for the server stays within
-    /// ``Connection/inlineWaitLimit``; a longer wait moves the rest to the connection's queue.
+    /// ``Connection/inlineWait``; a longer wait moves the rest to the connection's queue.
     /// Cancelling the task sends a cancel request to the server and waits for it to stop.
     /// - Throws: ``ConnectionError`` with code ``ConnectionError/Code/server`` and the server's
     ///   SQLSTATE, message, detail and hint; or ``ConnectionError/Code/connectionClosed``.
@@ -29,7 +29,8 @@ extension Connection {
         let progress: QueryOperation.Progress
         do {
             progress = try await withTaskCancellationHandler {
-                try operation.advance(until: .now + Connection.inlineWaitLimit, cancellation: cancellation)
+                try operation.advance(until: .now + inlineWait, cancellation: cancellation,
+                                      wakeOnCancel: inlineWait > Connection.inlineWaitLimit)
             } onCancel: { [waiter] in
                 waiter.cancel(cancellation)
             }
@@ -92,7 +93,10 @@ final class QueryOperation: @unchecked Sendable {
 
     /// Sends the query (once) and reads its results until it completes, or until a wait for the
     /// socket would pass `deadline` (then `.waiting`, with the state kept for the next call).
-    func advance(until deadline: ContinuousClock.Instant?, cancellation: OperationCancellation) throws -> Progress {
+    /// Short inline waits (`wakeOnCancel: false`) poll the socket alone and see a cancellation
+    /// when they end.
+    func advance(until deadline: ContinuousClock.Instant?, cancellation: OperationCancellation,
+                 wakeOnCancel: Bool = true) throws -> Progress {
         guard let conn = handle.pointer, PQstatus(conn) == CONNECTION_OK else {
             throw ConnectionError(code: .connectionClosed, phase: .query, message: "the connection is closed")
         }
@@ -117,7 +121,7 @@ final class QueryOperation: @unchecked Sendable {
             if status == 0 { flushed = true; break }
             if status < 0 { throw Self.transportError(conn) }
             switch waiter.wait(socket: PQsocket(conn), read: true, write: true, deadline: deadline, cancellation: cancellation,
-                               wakeOnCancel: deadline == nil) {
+                               wakeOnCancel: wakeOnCancel) {
             case .ready: guard PQconsumeInput(conn) == 1 else { throw Self.transportError(conn) }
             case .timedOut: return .waiting
             case .cancelled:
@@ -129,7 +133,7 @@ final class QueryOperation: @unchecked Sendable {
         while true {
             while PQisBusy(conn) != 0 {
                 switch waiter.wait(socket: PQsocket(conn), read: true, write: false, deadline: deadline, cancellation: cancellation,
-                                   wakeOnCancel: deadline == nil) {
+                                   wakeOnCancel: wakeOnCancel) {
                 case .ready: guard PQconsumeInput(conn) == 1 else { throw Self.transportError(conn) }
                 case .timedOut: return .waiting
                 case .cancelled:

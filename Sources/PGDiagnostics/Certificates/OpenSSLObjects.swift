@@ -10,6 +10,12 @@ final class X509Certificate {
     /// What the certificate says (names, validity, usage).
     lazy var info = CertificateInfo(pointer)
 
+    /// The subject (RFC 2253), without decoding the rest (``info`` does that).
+    var subject: String { CertificateInfo.name(X509_get_subject_name(pointer)) }
+
+    /// Whether the certificate may sign others (`X509_check_ca`).
+    var isCA: Bool { X509_check_ca(pointer) != 0 }
+
     /// Subject and issuer as raw `X509_NAME` comparisons (not text), for chain building.
     func isIssued(by issuer: X509Certificate) -> Bool {
         X509_check_issued(issuer.pointer, pointer) == X509_V_OK

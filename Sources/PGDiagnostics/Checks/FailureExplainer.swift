@@ -383,7 +383,7 @@ private struct Context {
         }
         if let other { candidates.append(other) }
         for candidate in candidates where candidate != path {
-            for found in PEMFile.certificates(atPath: candidate).certificates where found.info.subject == certificate.issuer && found.info.isCA {
+            for found in PEMFile.certificates(atPath: candidate).certificates where found.subject == certificate.issuer && found.isCA {
                 return (found.info.subject, found.info.issuer, candidate)
             }
         }

@@ -24,6 +24,10 @@ public struct LoginChecker: Sendable {
     public var clientAddress: String?
     /// Whether to connect; without, only the local checks and the simulation run (`--no-connect`).
     public var connects: Bool
+    /// How long the login's connection may wait for the server on the calling thread (see
+    /// `Connection.connect(_:timeout:logger:inlineWait:)`): keep the default where checks run
+    /// beside other work; a tool that runs one check and nothing else may allow the whole timeout.
+    public var inlineWait: Duration = Connection.inlineWaitLimit
     /// Shared by the checks of one `--targets` run (see ``ClientFilesCache``).
     var filesCache: ClientFilesCache?
 
@@ -93,7 +97,7 @@ public struct LoginChecker: Sendable {
 
         let connection: Connection
         do {
-            connection = try await Connection.connect(options, timeout: timeout, logger: logger)
+            connection = try await Connection.connect(options, timeout: timeout, logger: logger, inlineWait: inlineWait)
         } catch let error as ConnectionError {
             var probe: TLSProbe.Result?
             if explainer.wantsProbe(error) {
