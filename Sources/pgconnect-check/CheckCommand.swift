@@ -79,7 +79,7 @@ struct CheckCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Check every conninfo in FILE (one per line, # comments), concurrently.", valueName: "FILE"))
     var targets: String?
 
-    @Option(help: ArgumentHelp("With --targets: checks at a time (default: the number of cores).", valueName: "N"))
+    @Option(help: ArgumentHelp("With --targets: checks at a time (default: 4 per core; a check mostly waits for the server).", valueName: "N"))
     var jobs: Int?
 
     @Flag(help: "Do not connect: check the local files and simulate pg_hba.conf/pg_ident.conf only.")
@@ -208,7 +208,9 @@ struct CheckRequest: Equatable {
             target.options = try apply(to: target.options)
             return target
         }
-        let results = await ManyTargets.check(withOverrides, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount,
+        // A check spends most of its time waiting for the network and the server: 4 per core keep
+        // the cores busy (50 local targets on 2 cores: 8 jobs take 0.85 of the time 2 jobs take).
+        let results = await ManyTargets.check(withOverrides, jobs: jobs ?? 4 * ProcessInfo.processInfo.activeProcessorCount,
                                               checker: try checker())
         let status = ManyTargets.exitStatus(results)
         if quiet { throw ExitCode(status) }
