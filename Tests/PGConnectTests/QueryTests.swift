@@ -168,6 +168,28 @@ final class QueryTests: XCTestCase {
         }
     }
 
+    /// `.int`/`.int64`/`.int32` read libpq's buffer directly; they must agree with the standard
+    /// library's `Int(String)` on every text, including the edges.
+    func testIntegerAccessorsAgreeWithTheStandardLibrary() {
+        var texts = ["", "+", "-", "0", "-0", "+0", "007", "12a", " 1", "1 ", "1e3", "0x10", "٣", "--1", "+-1",
+                     "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+                     "2147483647", "2147483648", "-2147483648", "-2147483649", "99999999999999999999999"]
+        var generator = SeededGenerator(seed: 42)
+        let alphabet = Array("0123456789+- a")
+        for _ in 0..<5000 {
+            texts.append(String((0..<Int.random(in: 0...21, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }))
+        }
+        for text in texts {
+            var utf8 = Array(text.utf8)
+            utf8.withUnsafeMutableBufferPointer { buffer in
+                let bytes = UnsafeBufferPointer(buffer)
+                XCTAssertEqual(Field.integer(bytes) as Int?, Int(text), text)
+                XCTAssertEqual(Field.integer(bytes) as Int64?, Int64(text), text)
+                XCTAssertEqual(Field.integer(bytes) as Int32?, Int32(text), text)
+            }
+        }
+    }
+
     func testTimestampParsingAndFormatting() {
         XCTAssertEqual(PostgresTimestamp.parse("2024-01-02 03:04:05.5+05:30")?.timeIntervalSince1970, 1704144845.5)
         XCTAssertEqual(PostgresTimestamp.parse("1970-01-01 00:00:00")?.timeIntervalSince1970, 0)

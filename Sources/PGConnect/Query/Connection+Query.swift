@@ -108,8 +108,12 @@ final class QueryOperation: @unchecked Sendable {
                 throw ConnectionError(code: .invalidValue, phase: .query,
                                       message: "the query or one of its parameters contains a NUL byte, which PostgreSQL text cannot hold")
             }
-            let accepted: Int32 = withOptionalCStrings(parameters) { values in
-                PQsendQueryParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+            // withCString: a short query is a small string, which the implicit conversion would
+            // copy into a new array on every call; withCString uses the stack.
+            let accepted: Int32 = sql.withCString { text in
+                withOptionalCStrings(parameters) { values in
+                    PQsendQueryParams(conn, text, Int32(parameters.count), nil, values, nil, nil, 0)
+                }
             }
             guard accepted == 1 else { throw Self.transportError(conn) }
             sent = true

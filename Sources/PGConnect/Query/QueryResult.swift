@@ -122,17 +122,25 @@ public struct Field: Sendable {
     }
 
     /// An integer column (`int2`, `int4`, `int8`, `oid`, or text holding an integer).
-    public var int: Int? { string.flatMap { Int($0) } }
+    public var int: Int? { withBytes(Self.integer) ?? nil }
 
     /// `int8` as `Int64`.
-    public var int64: Int64? { string.flatMap { Int64($0) } }
+    public var int64: Int64? { withBytes(Self.integer) ?? nil }
 
     /// `int4` as `Int32`.
-    public var int32: Int32? { string.flatMap { Int32($0) } }
+    public var int32: Int32? { withBytes(Self.integer) ?? nil }
 
     /// A `bool` column (`t`/`f`).
     public var bool: Bool? {
-        switch string {
+        // The server's own output, one byte, without making a String of it.
+        if let single = withBytes({ $0.count == 1 ? $0[0] : nil }), let byte = single {
+            switch byte {
+            case UInt8(ascii: "t"), UInt8(ascii: "1"): return true
+            case UInt8(ascii: "f"), UInt8(ascii: "0"): return false
+            default: return nil
+            }
+        }
+        return switch string {
         case "t", "true", "on", "1": true
         case "f", "false", "off", "0": false
         default: nil
@@ -167,6 +175,38 @@ public struct Field: Sendable {
             }
             return decoded
         }
+    }
+
+    /// Calls `body` with the value's bytes in libpq's buffer (no copy); nil for SQL `NULL`.
+    private func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
+        guard !isNull, let value = PQgetvalue(result.handle.pointer, row, column) else { return nil }
+        let length = Int(PQgetlength(result.handle.pointer, row, column))
+        return value.withMemoryRebound(to: UInt8.self, capacity: length) { body(UnsafeBufferPointer(start: $0, count: length)) }
+    }
+
+    /// What `T(String(decoding: text, as: UTF8.self))` gives — an optional `+` or `-`, then
+    /// decimal digits, nil on anything else or on overflow — read without making the String.
+    static func integer<T: FixedWidthInteger>(_ text: UnsafeBufferPointer<UInt8>) -> T? {
+        var index = 0
+        var negative = false
+        if let sign = text.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") {
+            negative = sign == UInt8(ascii: "-")
+            index = 1
+        }
+        guard index < text.count else { return nil }
+        var value: T = 0
+        while index < text.count {
+            let digit = text[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            let (shifted, multiplyOverflow) = value.multipliedReportingOverflow(by: 10)
+            // Negative numbers are accumulated below zero, so that T.min fits.
+            let (next, addOverflow) = negative ? shifted.subtractingReportingOverflow(T(digit))
+                                               : shifted.addingReportingOverflow(T(digit))
+            guard !multiplyOverflow, !addOverflow else { return nil }
+            value = next
+            index += 1
+        }
+        return value
     }
 
     /// A `timestamptz`, `timestamp` (read as UTC) or `date` column, with `DateStyle=ISO`.
