@@ -1,20 +1,18 @@
-import Synchronization
-
 /// Lets one operation at a time use a connection, in the order they asked.
 ///
 /// libpq allows one thread at a time per `PGconn`. An operation that finds the gate free takes it
 /// at once and may run on the calling thread (the fast path of ``Connection/query(_:_:)``);
 /// one that finds it taken waits in line, and is started by the operation before it when that
 /// one leaves, so operations never overtake each other. Entering and leaving go through one
-/// `Mutex`, which also orders every libpq call of one operation before the next one's.
+/// lock, which also orders every libpq call of one operation before the next one's.
 final class OperationGate: Sendable {
-    private struct State: ~Copyable {
+    private struct State: Sendable {
         var busy = false
         var waiting: [@Sendable () -> Void] = []
         var next = 0
     }
 
-    private let state = Mutex(State())
+    private let state = ThreadLock(State())
 
     /// Takes the gate if it is free; the caller must ``leave()`` later.
     func tryEnter() -> Bool {

@@ -29,8 +29,7 @@ extension Connection {
         let progress: QueryOperation.Progress
         do {
             progress = try await withTaskCancellationHandler {
-                try operation.advance(until: .now + inlineWait, cancellation: cancellation,
-                                      wakeOnCancel: inlineWait > Connection.inlineWaitLimit)
+                try operation.advance(until: .now + inlineWait, cancellation: cancellation)
             } onCancel: { [waiter] in
                 waiter.cancel(cancellation)
             }
@@ -93,10 +92,12 @@ final class QueryOperation: @unchecked Sendable {
 
     /// Sends the query (once) and reads its results until it completes, or until a wait for the
     /// socket would pass `deadline` (then `.waiting`, with the state kept for the next call).
-    /// Short inline waits (`wakeOnCancel: false`) poll the socket alone and see a cancellation
-    /// when they end.
-    func advance(until deadline: ContinuousClock.Instant?, cancellation: OperationCancellation,
-                 wakeOnCancel: Bool = true) throws -> Progress {
+    /// An inline call (`deadline` given) waits without a timer of its own: the process's
+    /// ``InlineWaitWatchdog`` ends its waits once `deadline` has passed.
+    func advance(until deadline: ContinuousClock.Instant?, cancellation: OperationCancellation) throws -> Progress {
+        let watch = deadline.map { InlineWaitWatchdog.Ticket(deadline: $0, waiter: waiter) }
+        if let watch { InlineWaitWatchdog.shared.watch(watch) }
+        defer { if let watch { InlineWaitWatchdog.shared.release(watch) } }
         guard let conn = handle.pointer, PQstatus(conn) == CONNECTION_OK else {
             throw ConnectionError(code: .connectionClosed, phase: .query, message: "the connection is closed")
         }
@@ -124,8 +125,8 @@ final class QueryOperation: @unchecked Sendable {
             let status = PQflush(conn)
             if status == 0 { flushed = true; break }
             if status < 0 { throw Self.transportError(conn) }
-            switch waiter.wait(socket: PQsocket(conn), read: true, write: true, deadline: deadline, cancellation: cancellation,
-                               wakeOnCancel: wakeOnCancel) {
+            switch waiter.wait(socket: PQsocket(conn), read: true, write: true, deadline: nil, cancellation: cancellation,
+                               watch: watch) {
             case .ready: guard PQconsumeInput(conn) == 1 else { throw Self.transportError(conn) }
             case .timedOut: return .waiting
             case .cancelled:
@@ -136,8 +137,8 @@ final class QueryOperation: @unchecked Sendable {
 
         while true {
             while PQisBusy(conn) != 0 {
-                switch waiter.wait(socket: PQsocket(conn), read: true, write: false, deadline: deadline, cancellation: cancellation,
-                                   wakeOnCancel: wakeOnCancel) {
+                switch waiter.wait(socket: PQsocket(conn), read: true, write: false, deadline: nil, cancellation: cancellation,
+                                   watch: watch) {
                 case .ready: guard PQconsumeInput(conn) == 1 else { throw Self.transportError(conn) }
                 case .timedOut: return .waiting
                 case .cancelled:
