@@ -80,7 +80,9 @@ final class HBAFuzzTests: XCTestCase {
         for request in requests { _ = simulator.simulate(request) }
         let elapsed = Date().timeIntervalSince(started)
 
-        XCTAssertLessThan(elapsed, 5, "parsing and simulating took \(elapsed) s")
+        // A guard against a hang (catastrophic backtracking), not a speed measurement: a release
+        // build takes well under a second, a sanitizer build several.
+        XCTAssertLessThan(elapsed, 60, "parsing and simulating took \(elapsed) s")
         XCTAssertFalse(hba.errors.isEmpty)
         XCTAssertGreaterThan(hba.rules.count + perLineRules, 0, "some random lines should parse")
         for error in hba.errors + ident.errors {
