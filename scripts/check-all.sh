@@ -41,8 +41,10 @@ else
 fi
 
 part "ThreadSanitizer: concurrency, cancellation, pool"
-# scripts/tsan.supp: Synchronization.Mutex is invisible to TSan on Linux (see there).
-if ! TSAN_OPTIONS="suppressions=$root/scripts/tsan.supp" swift test --disable-swift-testing --sanitize=thread --scratch-path .build-tsan \
+# scripts/tsan.supp: Synchronization.Mutex is invisible to TSan on Linux (see there). When TSan
+# reports anything, the llvm-symbolizer it starts can outlive the test process and keep
+# `swift test` waiting on its output: the timeout turns that hang into a failure.
+if ! TSAN_OPTIONS="suppressions=$root/scripts/tsan.supp" timeout 900 swift test --disable-swift-testing --sanitize=thread --scratch-path .build-tsan \
     --filter 'ConnectionTests|QueryTests|ServiceTests|FaultTests'; then
     failed+=(tsan)
 fi
