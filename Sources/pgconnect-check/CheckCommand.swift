@@ -269,13 +269,17 @@ struct CheckRequest: Equatable {
 }
 
 extension CheckRequest {
+    /// The words ArgumentParser reads as a subcommand rather than a conninfo: the subcommands and
+    /// its `help` (written out: reading `Tool.configuration` costs start-up; a test compares them).
+    static let commandWords: Set<String> = ["check", "explain", "inspect", "help"]
+
     /// The request of a command line that is one conninfo string or URI and nothing else — the
     /// everyday `pgconnect-check "host=… sslmode=verify-full …"` — read without building the
     /// command-line parser (milliseconds of start-up); nil for anything else (options, a
     /// subcommand name, help), which ArgumentParser reads. Both read such a line alike (tested).
     init?(soleConninfo arguments: [String]) {
         guard arguments.count == 1, let only = arguments.first, !only.isEmpty, !only.hasPrefix("-"),
-              !["check", "explain", "inspect", "help"].contains(only) else { return nil }
+              !Self.commandWords.contains(only) else { return nil }
         self.init(conninfo: only)
     }
 }

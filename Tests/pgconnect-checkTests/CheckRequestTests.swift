@@ -23,6 +23,11 @@ final class CheckRequestTests: XCTestCase {
         }
     }
 
+    func testTheCommandWordsAreTheSubcommandsAndHelp() {
+        let names = Tool.configuration.subcommands.map { $0.configuration.commandName ?? "" }
+        XCTAssertEqual(CheckRequest.commandWords, Set(names + ["help"]))
+    }
+
     func testTheCommandsDefaultsAreTheRequestsDefaults() throws {
         let parsed = try XCTUnwrap(try Tool.parseAsRoot([]) as? CheckCommand)
         XCTAssertEqual(parsed.request, CheckRequest())
