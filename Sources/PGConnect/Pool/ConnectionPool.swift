@@ -80,6 +80,9 @@ public actor ConnectionPool {
     /// Connections open now, leased and idle.
     public var openConnections: Int { busy + idle.count }
 
+    /// Leases waiting in the queue (for tests).
+    var queuedWaiters: Int { waiters.count }
+
     /// Leases a connection for `body` and returns it to the pool afterwards (a broken one is dropped).
     /// - Throws: ``ConnectionError`` `.timeout` when no connection became free in time, `.poolClosed`
     ///   after ``shutdown()``, connection errors, and whatever `body` throws.
