@@ -152,6 +152,33 @@ final class PoolOutageTests: XCTestCase {
         try await assertShutdown(pool)
     }
 
+    /// A waiter whose connection is being opened still gives up at its acquire timeout (not after
+    /// the longer connect timeout); the connection, when it is made, stays in the pool.
+    func testAWaiterWhoseOpenHangsEndsAtItsAcquireTimeout() async throws {
+        let pool = makePool(maximumConnections: 1, connectTimeout: .seconds(5), acquireTimeout: .milliseconds(800))
+        let leases = try await holdLeases(1, on: pool)
+        defer { leases.end() }
+        let queued = ContinuousClock.now
+        let waiters = try await queueWaiters(1, on: pool)
+
+        forwarder.cutOff(hold: true)
+        leases.end()
+        try await leases.finished()
+        let forwarder = self.forwarder!
+        try await waitUntil("the waiter's connection is being opened") { forwarder.accepted == 2 }
+        let outcome = await waiters[0].value
+        report([outcome], since: queued)
+        XCTAssertEqual(outcome.code, .timeout, "\(outcome)")
+        XCTAssertLessThan(outcome.at - queued, .seconds(2), "ended at the acquire timeout, not the connect timeout")
+
+        forwarder.restore()
+        try await waitUntil("the connection opened for the waiter is idle in the pool") { await pool.openConnections == 1 }
+        let next = await lease(pool).value
+        XCTAssertEqual(next.value, 1, "\(next)")
+        XCTAssertEqual(forwarder.accepted, 2, "the next lease used the connection opened for the waiter")
+        try await assertShutdown(pool)
+    }
+
     /// A lease whose connection is being opened (no waiting: the pool had room) is cancelled:
     /// it ends at once and its slot is free again.
     func testALeaseCancelledDuringItsOpenFreesItsSlot() async throws {
@@ -218,10 +245,11 @@ final class PoolOutageTests: XCTestCase {
 
     // MARK: Helpers
 
-    private func makePool(maximumConnections: Int, connectTimeout: Duration) -> ConnectionPool {
+    private func makePool(maximumConnections: Int, connectTimeout: Duration, acquireTimeout: Duration? = nil) -> ConnectionPool {
         var options = server.options()
         options.port = [forwarder.port]
-        return ConnectionPool(options: options, configuration: .init(maximumConnections: maximumConnections, acquireTimeout: acquireTimeout,
+        return ConnectionPool(options: options, configuration: .init(maximumConnections: maximumConnections,
+                                                                   acquireTimeout: acquireTimeout ?? self.acquireTimeout,
                                                                    connectTimeout: connectTimeout))
     }
 
