@@ -16,11 +16,14 @@ import Logging
 /// ```
 ///
 /// Leases are served first come, first served; a waiter gives up after
-/// ``Configuration/acquireTimeout``. An idle connection is checked before it is handed out
-/// (closed ones are dropped; one idle longer than ``Configuration/healthCheckAfter`` must answer
-/// `SELECT 1`), and a connection that breaks during a lease is replaced. libpq reads the
-/// certificate files on every new connection: when `sslcert`, `sslkey` or `sslrootcert` change
-/// on disk the pool closes its idle connections, so the next lease uses the new files.
+/// ``Configuration/acquireTimeout`` (also while its connection is being opened). A connection that
+/// cannot be opened fails only the lease it was opened for: its slot is free again and the next
+/// waiter gets a new attempt, so no waiter waits for its timeout while there is room. An idle
+/// connection is checked before it is handed out (closed ones are dropped; one idle longer than
+/// ``Configuration/healthCheckAfter`` must answer `SELECT 1`), and a connection that breaks during
+/// a lease is replaced. libpq reads the certificate files on every new connection: when `sslcert`,
+/// `sslkey` or `sslrootcert` change on disk the pool closes its idle connections, so the next lease
+/// uses the new files.
 public actor ConnectionPool {
     /// How the pool behaves.
     public struct Configuration: Sendable {
@@ -67,6 +70,7 @@ public actor ConnectionPool {
     private var serving: [UInt64: Waiter] = [:]
     /// Cancels each open in flight (for a waiter or a lease), by ID: used by ``shutdown()``.
     private var opening: [UInt64: @Sendable () -> Void] = [:]
+    /// IDs of waiters and of opens for leases (keys of `serving` and `opening`).
     private var nextWaiterID: UInt64 = 0
     private var isShutDown = false
     private var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
