@@ -119,7 +119,7 @@ private struct Context {
                         "libpq needs the key's passphrase (sslpassword) to load an encrypted private key. pgconnect never lets OpenSSL prompt on the terminal, so the key could not be loaded.",
                         fixes: ["Give the passphrase with --sslpassword-file FILE (or sslpassword in the conninfo).",
                                 "Or store the key unencrypted with mode 0600: openssl pkey -in KEY.enc -out KEY && chmod 600 KEY"])
-        case .timeout:
+        case .timeout, .overallTimeout:
             return make(.timeout, .network, "The server did not answer in time",
                         "The attempt was still \(error.phase.activity) when the time limit ran out. A firewall that drops packets, a wrong port that leads to a different service, or an overloaded server all look like this.",
                         fixes: ["Check that \(host) port \(effective["port"] ?? "5432") is the PostgreSQL server and reachable from here: pg_isready -h \(host) -p \(effective["port"] ?? "5432")",
@@ -531,8 +531,11 @@ private struct Context {
             }
         }
         if let hint = error.hint, error.code == .keyPassphraseRequired { evidence.append(hint) }
+        // pgconnect's own overall limit: its message is pgconnect's words, not libpq's.
+        let isLibpqText = error.code != .overallTimeout
+        if !isLibpqText { evidence.append(error.message) }
         return Report.Diagnosis(code: code, layer: layer, summary: summary, explanation: explanation, evidence: evidence,
-                                fixes: fixes, libpqMessage: error.message.trimmingScalars(in: .whitespacesAndNewlines),
+                                fixes: fixes, libpqMessage: isLibpqText ? error.message.trimmingScalars(in: .whitespacesAndNewlines) : nil,
                                 sqlState: attempt?.sqlState ?? error.sqlState)
     }
 }
