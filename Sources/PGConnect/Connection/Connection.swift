@@ -515,13 +515,15 @@ final class ConnectOperation: @unchecked Sendable {
         let message = earlierMessages + String(cString: PQerrorMessage(pointer)) + "timeout expired\n"
         let remaining = connectTimeout.flatMap { $0.hasMoreEntries ? $0.optionsForRemainingEntries(options) : nil }
         let host = String(cString: PQhost(pointer))
+        // No answer to the SSLRequest yet (no TLS session started): still the network.
+        let phase = PQstatus(pointer) == CONNECTION_SSL_STARTUP && PQsslInUse(pointer) == 0 ? .connecting : progress.phase
         handle.finish()
         logger.debug("connect_timeout expired", metadata: [
             "postgres.host": "\(host)", "postgres.phase": "\(progress.phase.rawValue)",
             "postgres.connect_timeout": "\(connectTimeout?.text ?? "")", "postgres.next_hosts": "\(remaining?["host"] ?? remaining?["hostaddr"] ?? "")",
         ])
         guard let remaining else {
-            var error = ConnectionError(code: .timeout, phase: progress.phase, message: message)
+            var error = ConnectionError(code: .timeout, phase: phase, message: message)
             error.handshake = progress.handshake
             throw error
         }

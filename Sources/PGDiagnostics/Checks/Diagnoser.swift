@@ -47,6 +47,12 @@ public struct Diagnoser: Sendable {
             report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: nil, reason: "--no-connect"))
             fold(facts.simulation, into: &report, failure: nil, attempted: false)
 
+        case .notMade(let reason)?:
+            report.outcome = .localSetup
+            report.diagnosis = prediction
+            report.diagnosis?.evidence.append(reason)
+            report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: nil, reason: "libpq would wait forever on a file"))
+
         case .connected(let connected)?:
             report.outcome = .connected
             report.timingsMilliseconds = connected.timings

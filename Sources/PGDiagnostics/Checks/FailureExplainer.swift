@@ -120,7 +120,7 @@ private struct Context {
                         fixes: ["Give the passphrase with --sslpassword-file FILE (or sslpassword in the conninfo).",
                                 "Or store the key unencrypted with mode 0600: openssl pkey -in KEY.enc -out KEY && chmod 600 KEY"])
         case .timeout, .overallTimeout:
-            return make(.timeout, .network, "The server did not answer in time",
+            return make(.timeout, min(max(FailureExplainer.layer(for: error.phase), .network), .tls), "The server did not answer in time",
                         "The attempt was still \(error.phase.activity) when the time limit ran out. A firewall that drops packets, a wrong port that leads to a different service, or an overloaded server all look like this.",
                         fixes: ["Check that \(host) port \(effective["port"] ?? "5432") is the PostgreSQL server and reachable from here: pg_isready -h \(host) -p \(effective["port"] ?? "5432")",
                                 "Raise --connect-timeout if the network is just slow."])

@@ -70,6 +70,16 @@ public enum LibPQRules {
         }
     }
 
+    /// Whether libpq would block, or read without end, opening `path` as a certificate, root
+    /// certificate or CRL file: a FIFO, a device or a socket. libpq checks only the key for being
+    /// a regular file; psql waits forever on a FIFO named as sslcert or sslrootcert.
+    public static func blocksLibpq(_ path: String) -> Bool {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return false }
+        let type = status.st_mode & S_IFMT
+        return type == S_IFIFO || type == S_IFCHR || type == S_IFBLK || type == S_IFSOCK
+    }
+
     /// libpq's rule for a private key file's mode (fe-secure-openssl.c, since PostgreSQL 14 the
     /// same for every version we support): owned by root, u=rw,g=r (0640) or less; any other
     /// owner, u=rw (0600) or less. Returns the forbidden bits.

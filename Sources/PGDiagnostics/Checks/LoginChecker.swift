@@ -69,7 +69,10 @@ public struct LoginChecker: Sendable {
             let inspector = ClientFilesInspector(expiryWarningDays: expiryWarningDays)
             let files = filesCache?.inspect(target, with: inspector) ?? inspector.inspect(target)
             facts.files = files
-            if connects {
+            if connects, let blocking = target.blockingFile {
+                // The one case where libpq's attempt is not made: it would never return.
+                facts.attempt = .notMade(reason: "libpq's attempt was not made: it would wait forever reading \(blocking.path), which is not a regular file (psql hangs on it)")
+            } else if connects {
                 facts.attempt = await attempt(target, files: files)
             }
             if let authSource {
@@ -81,10 +84,13 @@ public struct LoginChecker: Sendable {
 
     // MARK: Stage: libpq's own attempt
 
-    /// The limit passed to libpq's attempt: none when libpq's `connect_timeout` applies.
-    func overallLimit(_ target: ResolvedTarget) -> Duration? {
+    /// The limit passed to libpq's attempt. With a `connect_timeout`, libpq's own rule bounds each
+    /// host attempt and this only guards against a hang: every host's full timeout, with room to
+    /// spare, so libpq's timeout always fires first (its words, at psql's moment).
+    func overallLimit(_ target: ResolvedTarget) -> Duration {
         if let seconds = target.effective["connect_timeout"].flatMap({ Int($0.trimmingScalars(in: .whitespaces)) }), seconds > 0 {
-            return nil
+            let hosts = max(target.effective.host.count, target.effective.hostaddr.count, 1)
+            return max(timeout, .seconds(max(seconds, 2) * hosts * 2 + 5))
         }
         return timeout
     }
@@ -205,6 +211,8 @@ public enum AttemptFacts: Sendable {
     case connected(ConnectedFacts)
     /// libpq's error, verbatim, and what a TLS probe of ours saw when libpq's message was not enough.
     case failed(ConnectionError, probe: TLSProbe.Result?)
+    /// Not made because it could not end (a file libpq would wait on forever).
+    case notMade(reason: String)
 }
 
 /// What a successful attempt was.
