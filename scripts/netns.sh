@@ -13,7 +13,8 @@
 # Everything lives inside the two namespaces: deleting them removes the veth pair, the
 # addresses and the nftables tables with them.
 #
-# Needs root, iproute2 (ip) and nftables (nft); scripts/setup.sh installs them.
+# Needs root, iproute2 (ip), nftables (nft) and python3 (the fake servers); scripts/setup.sh
+# installs them.
 set -euo pipefail
 
 readonly PROG=${0##*/}

@@ -39,8 +39,7 @@ final class NetworkNamespaceTests: XCTestCase {
         try network.firewall("drop")
         defer { try? network.firewall("open") }
         let pair = try compare(network.conninfo())
-        XCTAssertTrue(pair.psql.message.hasSuffix("failed: timeout expired"), "psql: \(pair.psql.message)")
-        XCTAssertEqual(pair.psql.seconds, Double(Self.connectTimeout), accuracy: 1, "psql waited connect_timeout")
+        assertTimedOut(pair.psql)
         assertSame(pair, code: "timeout", layer: "network", status: 2)
     }
 
@@ -95,15 +94,13 @@ final class NetworkNamespaceTests: XCTestCase {
         // The SSLRequest is never answered: still the network layer (TCP connected, no answer).
         try network.withPostmasterStopped {
             let pair = try compare(network.conninfo())
-            XCTAssertTrue(pair.psql.message.hasSuffix("failed: timeout expired"), "psql: \(pair.psql.message)")
-            XCTAssertEqual(pair.psql.seconds, Double(Self.connectTimeout), accuracy: 1)
+            assertTimedOut(pair.psql)
             assertSame(pair, code: "timeout", layer: "network", status: 2, scenario: "SIGSTOPped server")
         }
 
         // 'S' and then silence: libpq is in the TLS handshake (PQsslInUse) when the time runs out.
         let silent = try compare(network.conninfo(port: try network.listen("ssl-silent")))
-        XCTAssertTrue(silent.psql.message.hasSuffix("failed: timeout expired"), "psql: \(silent.psql.message)")
-        XCTAssertEqual(silent.psql.seconds, Double(Self.connectTimeout), accuracy: 1)
+        assertTimedOut(silent.psql)
         assertSame(silent, code: "timeout", layer: "tls", status: 2, scenario: "'S' then silence")
 
         // 'S' and then the connection closes: OpenSSL sees EOF; no code names that, so `unknown`.
@@ -124,10 +121,12 @@ final class NetworkNamespaceTests: XCTestCase {
     /// psql, then pgconnect-check (JSON), with the same conninfo in the client namespace.
     /// pgconnect-check may take psql's time plus 5 s before it is stopped.
     func compare(_ conninfo: String, hba: String? = nil) throws -> Pair {
+        Self.waitForTheSameFractionOfASecond()
         let psql = try network.psql(conninfo)
         let limit = Int(psql.seconds.rounded(.up)) + 5
         var arguments = ["--format", "json", conninfo]
         if let hba { arguments += ["--hba", hba] }
+        Self.waitForTheSameFractionOfASecond()
         let start = Date()
         let check = try CLIRun.run(arguments, launcher: ["/usr/bin/timeout", "-k", "1", String(limit)] + network.client,
                                    validatesSchema: false)
@@ -140,7 +139,31 @@ final class NetworkNamespaceTests: XCTestCase {
         } else {
             XCTFail("stdout is not JSON (status \(check.status)): \(check.stdout) \(check.stderr)")
         }
+        // One line per comparison in the log: what libpq said and did, and what the check said.
+        let diagnosis = check.diagnosis.map { "\($0["code"] as? String ?? "?")/\($0["layer"] as? String ?? "?")" } ?? "none"
+        print(String(format: "network scenario: psql %.2f s exit %d %@ | pgconnect-check %.2f s exit %d %@ %@", psql.seconds,
+                     psql.status, psql.message.debugDescription, seconds, check.status, diagnosis,
+                     (check.diagnosis?["libpq_message"] as? String ?? "").debugDescription))
         return Pair(psql: psql, check: check, seconds: seconds)
+    }
+
+    /// Waits until the wall clock is 0.25 s into a second. libpq counts connect_timeout in whole
+    /// seconds of time(NULL): `finish_time = time(NULL) + connect_timeout`, and each wait lasts
+    /// `(finish_time - time(NULL)) * 1000` ms. A wait that begins in a later second than the timer
+    /// (a wake-up across a second boundary) ends up to a second early. Started 0.25 s into a
+    /// second, every step of a handshake on this local network stays in the timer's second, so
+    /// both programs wait the full connect_timeout and their times can be compared.
+    static func waitForTheSameFractionOfASecond() {
+        let now = Date().timeIntervalSince1970
+        let fraction = now - now.rounded(.down)
+        let wait = (1.25 - fraction).truncatingRemainder(dividingBy: 1)
+        usleep(useconds_t(wait * 1_000_000))
+    }
+
+    /// psql (libpq) gave up after connect_timeout (started as ``waitForTheSameFractionOfASecond()`` starts it).
+    func assertTimedOut(_ psql: PSQLRun, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertTrue(psql.message.hasSuffix("failed: timeout expired"), "psql: \(psql.message)", file: file, line: line)
+        XCTAssertEqual(psql.seconds, Double(Self.connectTimeout), accuracy: 0.5, "psql's wait", file: file, line: line)
     }
 
     /// The check failed as libpq did: code, layer, exit status, libpq's message, about the same time.
