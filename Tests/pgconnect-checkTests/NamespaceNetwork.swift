@@ -1,4 +1,5 @@
 import Foundation
+import PGTestSupport
 
 /// The test network of scripts/netns.sh, held for the whole test process: a server namespace
 /// (198.18.0.1: a real PostgreSQL with certificates for that address, a firewall, fake servers)
@@ -50,7 +51,7 @@ final class NamespaceNetwork: @unchecked Sendable {
     }
 
     private static func start() -> Availability {
-        let check = run([script, "check"])
+        guard let check = try? run([script, "check"]) else { return .failed("cannot run \(script)") }
         guard check.status == 0 else {
             return .unavailable(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines) + check.stderr)
         }
@@ -106,7 +107,7 @@ final class NamespaceNetwork: @unchecked Sendable {
 
     /// What the server namespace does with TCP SYNs to port 5432 (netns.sh firewall).
     func firewall(_ mode: String) throws {
-        let result = Self.run([Self.script, "firewall", name, mode])
+        let result = try Self.run([Self.script, "firewall", name, mode])
         guard result.status == 0 else { throw Failure("netns.sh firewall \(mode): \(result.stderr)") }
     }
 
@@ -116,7 +117,7 @@ final class NamespaceNetwork: @unchecked Sendable {
         try lock.withLock {
             if let port = listeners[mode] { return port }
             let port = 5433 + listeners.count
-            let result = Self.run([Self.script, "listen", name, String(port), mode])
+            let result = try Self.run([Self.script, "listen", name, String(port), mode])
             guard result.status == 0 else { throw Failure("netns.sh listen \(mode): \(result.stderr)") }
             listeners[mode] = port
             return port
@@ -138,9 +139,8 @@ final class NamespaceNetwork: @unchecked Sendable {
     /// psql in the client namespace: `select 1` over `conninfo`, no psqlrc, never a prompt.
     func psql(_ conninfo: String) throws -> PSQLRun {
         let start = Date()
-        let result = Self.run(client + [psqlPath, "-X", "-w", "-At", "-c", "select 1", conninfo])
-        return PSQLRun(status: result.status, stdout: result.stdout, stderr: result.stderr,
-                       seconds: Date().timeIntervalSince(start))
+        let outcome = try Self.run(client + [psqlPath, "-X", "-w", "-At", "-c", "select 1", conninfo])
+        return PSQLRun(outcome: outcome, seconds: Date().timeIntervalSince(start))
     }
 
     /// Ends `netns.sh hold` (it stops the server and removes the namespaces and the directory);
@@ -166,43 +166,21 @@ final class NamespaceNetwork: @unchecked Sendable {
         init(_ description: String) { self.description = description }
     }
 
-    /// Runs a command with no `PG*` variables and no stdin; small outputs only.
-    static func run(_ command: [String]) -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0].hasPrefix("/") ? command[0] : "/usr/bin/env")
-        process.arguments = command[0].hasPrefix("/") ? Array(command.dropFirst()) : command
-        var environment = ProcessInfo.processInfo.environment
-        for key in environment.keys where key.hasPrefix("PG") { environment[key] = nil }
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pgconnect-netns-run-\(UUID().uuidString)")
-        let outPath = scratch.path + ".out", errPath = scratch.path + ".err"
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(atPath: outPath)
-            try? FileManager.default.removeItem(atPath: errPath)
-        }
-        process.standardOutput = FileHandle(forWritingAtPath: outPath)
-        process.standardError = FileHandle(forWritingAtPath: errPath)
-        do {
-            try process.run()
-        } catch {
-            return (-1, "", "cannot run \(command[0]): \(error)")
-        }
-        process.waitUntilExit()
-        let read = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
-        return (process.terminationStatus, read(outPath), read(errPath))
+    /// Runs a command with this process's environment less the `PG*` variables; stopped after 60 s.
+    static func run(_ command: [String]) throws -> ProcessOutcome {
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
+        return try ProcessRunner.run(command, environment: environment, timeout: 60)
     }
 }
 
 /// One psql run: libpq's message is what follows `psql: error: ` on stderr.
 struct PSQLRun {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+    var outcome: ProcessOutcome
     /// Wall time.
     var seconds: Double
+
+    var status: Int32 { outcome.status }
+    var stderr: String { outcome.stderr }
 
     var message: String {
         let text = stderr.hasPrefix("psql: error: ") ? String(stderr.dropFirst("psql: error: ".count)) : stderr
