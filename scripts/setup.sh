@@ -2,13 +2,14 @@
 # setup.sh - make this machine able to build and test pgconnect; sourced by test.sh and demo.sh.
 #
 # Installs what is missing from Debian's packages when run as root (libpq-dev, libssl-dev,
-# pkg-config, openssl, and the PostgreSQL server); otherwise names what to install. As root,
-# creates the OS user pgcheck the tests run scenarios as. Puts the Swift toolchain on PATH if
-# it is in /opt/swift but not on PATH.
+# pkg-config, openssl, and the PostgreSQL server; iproute2, nftables and python3 for the tests on
+# a private network, scripts/netns.sh); otherwise names what to install. As root, creates the
+# OS user pgcheck the tests run scenarios as. Puts the Swift toolchain on PATH if it is in
+# /opt/swift but not on PATH.
 
 pgconnect_setup() {
     local missing=() pkg
-    for pkg in libpq-dev libssl-dev pkg-config openssl postgresql; do
+    for pkg in libpq-dev libssl-dev pkg-config openssl postgresql iproute2 nftables python3; do
         if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
             missing+=("$pkg")
         fi
