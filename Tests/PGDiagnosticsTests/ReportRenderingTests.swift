@@ -9,7 +9,7 @@ final class ReportRenderingTests: XCTestCase {
     func testJSONFieldsFollowTheContract() throws {
         let report = Report(outcome: .connected, target: target, timingsMilliseconds: [("dns", 0.1), ("total", 5)])
         let json = JSONReportRenderer(pretty: false).render(report)
-        XCTAssertTrue(json.hasPrefix(#"{"schema_version":1,"ok":true,"target":{"host":"127.0.0.1""#), json)
+        XCTAssertTrue(json.hasPrefix(#"{"schema_version":1,"ok":true,"outcome":"connected","target":{"host":"127.0.0.1""#), json)
         XCTAssertTrue(json.contains(#""diagnosis":null"#))
         XCTAssertTrue(json.contains(#""timings_ms":{"dns":0.1,"total":5}"#), json)
         XCTAssertFalse(json.contains("hba_line"))

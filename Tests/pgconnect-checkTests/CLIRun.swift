@@ -47,6 +47,11 @@ struct CLIRun {
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        // Nothing may hang: a run still going after 90 s is killed, and the test fails on its status.
+        let pid = process.processIdentifier
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 90, execute: watchdog)
+        defer { watchdog.cancel() }
         // Read both pipes concurrently so a full stderr pipe never blocks the child.
         let errData = LockedData()
         let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }

@@ -81,8 +81,14 @@ public struct Diagnoser: Sendable {
                 report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: nil,
                                                                   reason: "libpq stopped at its own files"))
             } else {
-                report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: stop.layer,
-                                                                  summary: error.primaryMessage))
+                let diagnosis = report.diagnosis
+                if let diagnosis, diagnosis.layer == .clientFiles, !report.checks.contains(where: { $0.status == .fail }) {
+                    // A client-file cause the server's answer revealed (e.g. "unknown ca" for a missing intermediate).
+                    report.checks.append(.init(layer: .clientFiles, id: "client-files-libpq", status: .fail, summary: diagnosis.summary))
+                }
+                // The layer where libpq stopped: the diagnosis when it is about that layer, else libpq's words.
+                let summary = diagnosis?.layer == stop.layer ? diagnosis?.summary ?? error.primaryMessage : error.primaryMessage
+                report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: stop.layer, summary: summary))
             }
             if let probe, !probe.serverChain.isEmpty { report.tls = Self.tlsReport(probe) }
             fold(facts.simulation, into: &report, failure: error, attempted: true)

@@ -548,6 +548,8 @@ extension FailureExplainer {
         ("bad decrypt", .keyEncrypted, "The passphrase does not open the encrypted client key"),
         ("certificate present, but not private key file", .keyFileMissing, "The client key file does not exist"),
         ("certificate does not match private key file", .keyCertMismatch, "The client key does not belong to the certificate"),
+        // OpenSSL 3 checks the pair when libpq loads the key: "could not load private key file …: key values mismatch".
+        ("key values mismatch", .keyCertMismatch, "The client key does not belong to the certificate"),
         ("does not exist\nEither provide the file", .rootCertMissing, "The root certificate file does not exist"),
         ("could not read root certificate file", .certUnparsable, "The root certificate file cannot be read as PEM"),
         ("could not read certificate file", .certUnparsable, "The client certificate file cannot be read as PEM"),
