@@ -70,9 +70,11 @@ public enum ManyTargets {
         }
     }
 
-    /// The worst exit status (0 best, 3 worst among check statuses).
+    /// The worst exit status (0 best, then 4, 1, 2; 3 worst).
     public static func exitStatus(_ results: [Result]) -> Int32 {
-        results.map(\.report.exitStatus).max() ?? 0
+        // Worst first: local setup (3), unreachable (2), refused (1), not attempted (4), connected (0).
+        let rank: [Int32: Int] = [0: 0, 4: 1, 1: 2, 2: 3, 3: 4]
+        return results.map(\.report.exitStatus).max { rank[$0, default: 5] < rank[$1, default: 5] } ?? 0
     }
 
     /// A table for people: target, ok, code, time.
@@ -81,7 +83,7 @@ public enum ManyTargets {
             let report = result.report
             let target = [report.target.user.map { "\($0)@" } ?? "", report.target.host ?? "?", report.target.port.map { ":\($0)" } ?? "",
                           report.target.dbname.map { "/\($0)" } ?? ""].joined()
-            return [String(result.target.line), target, report.ok ? "ok" : "FAIL", report.diagnosis?.code.rawValue ?? (report.warnings.isEmpty ? "" : "warnings: \(report.warnings.map(\.code.rawValue).joined(separator: ","))"),
+            return [String(result.target.line), target, report.ok ? "ok" : report.exitStatus == 4 ? "not attempted" : "FAIL", report.diagnosis?.code.rawValue ?? (report.warnings.isEmpty ? "" : "warnings: \(report.warnings.map(\.code.rawValue).joined(separator: ","))"),
                     TextLayout.fixed(result.duration.milliseconds, fractionDigits: 1)]
         }
         let header = ["line", "target", "ok", "code", "ms"]
@@ -94,8 +96,10 @@ public enum ManyTargets {
         }
         var lines = [render(header)]
         lines += rows.map(render)
-        let failed = results.filter { !$0.report.ok }.count
-        lines.append("\(results.count) targets, \(results.count - failed) ok, \(failed) failed")
+        let passed = results.filter(\.report.ok).count
+        let notAttempted = results.filter { $0.report.exitStatus == 4 }.count
+        let failed = results.count - passed - notAttempted
+        lines.append("\(results.count) targets, \(passed) ok, \(failed) failed" + (notAttempted > 0 ? ", \(notAttempted) not attempted" : ""))
         return lines.joined(separator: "\n") + "\n"
     }
 }
