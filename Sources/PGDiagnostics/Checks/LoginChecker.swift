@@ -25,9 +25,10 @@ public struct LoginChecker: Sendable {
     /// Whether to connect; without, only the local checks and the simulation run (`--no-connect`).
     public var connects: Bool
     /// How long the login's connection may wait for the server on the calling thread (see
-    /// `Connection.connect(_:timeout:logger:inlineWait:)`): keep the default where checks run
-    /// beside other work; a tool that runs one check and nothing else may allow the whole timeout.
-    public var inlineWait: Duration = Connection.inlineWaitLimit
+    /// `Connection.connect(_:timeout:logger:inlineWait:)`): keep the default, zero (every wait on
+    /// the connection's queue), where checks run beside other work; a tool that runs one check
+    /// and nothing else may allow the whole timeout.
+    public var inlineWait: Duration = .zero
     /// Shared by the checks of one `--targets` run (see ``ClientFilesCache``).
     var filesCache: ClientFilesCache?
 
