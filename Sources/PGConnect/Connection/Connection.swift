@@ -11,14 +11,16 @@ import Synchronization
 /// A connection to PostgreSQL through libpq, made and used without blocking Swift's
 /// cooperative thread pool.
 ///
-/// One operation at a time uses the connection, in the order they were asked for. Every wait for
-/// the server runs on the connection's own serial dispatch queue, in `poll`, so a slow network,
-/// a slow query or a blocking DNS lookup inside libpq never holds one of Swift's cooperative
-/// threads. What needs no wait runs on the calling thread: a query is sent there (libpq's
-/// non-blocking send) and an answer that has already arrived is read there; a connect to an
-/// address (no name to look up) starts there. A one-shot tool that runs nothing else meanwhile
-/// may opt in to waiting on the calling thread with ``connect(_:timeout:logger:inlineWait:)``,
-/// which saves the thread switches. Cancelling the calling task stops a connect or a query.
+/// One operation at a time uses the connection, in the order they were asked for. Every blocking
+/// wait for the server runs on the connection's own serial dispatch queue, in `poll`, so a slow
+/// network, a slow query or a blocking DNS lookup inside libpq never holds one of Swift's
+/// cooperative threads. What needs no wait runs on the calling thread: a query is sent there
+/// (libpq's non-blocking send), and a quick answer is read there (while the connection's answers
+/// come within 100 µs, the calling thread checks for it without blocking for up to that long:
+/// see ``query(_:_:)``); a connect to an address (no name to look up) starts there. A one-shot
+/// tool that runs nothing else meanwhile may opt in to waiting on the calling thread with
+/// ``connect(_:timeout:logger:inlineWait:)``, which saves the thread switches. Cancelling the
+/// calling task stops a connect or a query.
 ///
 /// ```swift
 /// let connection = try await Connection.connect(options, timeout: .seconds(10))
