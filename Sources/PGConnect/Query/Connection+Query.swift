@@ -15,11 +15,11 @@ extension Connection {
     /// ```
     /// When no other operation is using the connection, the query is sent on the calling thread
     /// (libpq's non-blocking send), and an answer that comes at once is read there: while this
-    /// connection's answers have been coming within ``QueryOperation/spinLimit`` (a local round
-    /// trip), the calling thread checks the socket without blocking for up to that long, which
-    /// costs less CPU than the switch to another thread and back. Any other wait runs on the
-    /// connection's queue, so a cooperative thread never blocks in `poll`. A connection made with
-    /// `inlineWait:` (a one-shot tool) instead waits on the calling thread up to that long.
+    /// connection's answers have been coming within 100 µs (a local round trip), the calling
+    /// thread checks the socket without blocking for up to that long, which costs less CPU than
+    /// the switch to another thread and back. Any other wait runs on the connection's queue, so
+    /// a cooperative thread never blocks in `poll`. A connection made with `inlineWait:` (a
+    /// one-shot tool) instead waits on the calling thread up to that long.
     /// Cancelling the task sends a cancel request to the server and waits for it to stop.
     /// - Throws: ``ConnectionError`` with code ``ConnectionError/Code/server`` and the server's
     ///   SQLSTATE, message, detail and hint; or ``ConnectionError/Code/connectionClosed``.
