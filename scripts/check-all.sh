@@ -57,6 +57,8 @@ part "pgconnect-check scenarios under AddressSanitizer + LeakSanitizer"
 check=$root/.build-asan/debug/pgconnect-check
 F=$PGCONNECT_TEST_FIXTURES
 base="host=127.0.0.1 port=$PGCONNECT_PORT dbname=postgres sslmode=verify-full sslrootcert=$F/main/root.crt"
+# These logins are also scenarios of Tests/pgconnect-checkTests/CLIScenarios.swift, whose
+# LibpqVerdictTests compares pgconnect-check's verdict on each with psql's.
 scenarios=(
     "$base user=alice sslcert=$F/main/alice.crt sslkey=$F/main/alice.key"
     "$base user=bob sslcert=$F/main/alice.crt sslkey=$F/main/alice.key"

@@ -61,7 +61,7 @@ struct CheckCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Read the encrypted key's passphrase from FILE (never echoed).", valueName: "FILE"))
     var sslpasswordFile: String?
 
-    @Option(help: ArgumentHelp("Seconds to wait for the connection (libpq 'connect_timeout'; default 30).", valueName: "SECONDS"))
+    @Option(help: ArgumentHelp("libpq's 'connect_timeout': seconds for each host attempt, as in psql (default: the conninfo's, the service's or PGCONNECT_TIMEOUT; with none, libpq waits within an overall limit of 30 s).", valueName: "SECONDS"))
     var connectTimeout: Int?
 
     @Option(help: ArgumentHelp("A copy of the server's pg_hba.conf: simulate which line decides the login.", valueName: "FILE"))
@@ -138,6 +138,9 @@ struct CheckRequest: Equatable {
     var expiryWarning = 30
     var verbose = false
 
+    /// How long a check waits for libpq's attempt when no `connect_timeout` is set (README).
+    static let overallLimit: Duration = .seconds(30)
+
     func validate() throws {
         if let connectTimeout, connectTimeout <= 0 {
             throw ValidationError("--connect-timeout must be a positive number of seconds, not \(connectTimeout)")
@@ -174,7 +177,7 @@ struct CheckRequest: Equatable {
             checker.inlineWait = checker.timeout
             report = await checker.check(options)
         case .failure(let error):
-            report = Report(ok: false,
+            report = Report(outcome: .localSetup,
                             target: Report.Target(host: host, port: port, user: user, dbname: dbname, sslmode: sslmode, conninfo: ""),
                             checks: [.init(layer: .config, id: "options", status: .fail, summary: error.primaryMessage)],
                             diagnosis: FailureExplainer().diagnose(error, options: ConnectionOptions()))
@@ -234,7 +237,9 @@ struct CheckRequest: Equatable {
                 throw ValidationError("--admin: \(error.primaryMessage)")
             }
         }
-        return LoginChecker(timeout: .seconds(connectTimeout ?? 30), expiryWarningDays: expiryWarning, authSource: authSource,
+        // The overall limit applies only when no connect_timeout is set anywhere; --connect-timeout
+        // sets libpq's keyword itself (see apply(to:)).
+        return LoginChecker(timeout: Self.overallLimit, expiryWarningDays: expiryWarning, authSource: authSource,
                             clientAddress: clientAddr, connects: !noConnect)
     }
 

@@ -209,7 +209,7 @@ final class ConnectionTests: XCTestCase {
             _ = try await Connection.connect(options, timeout: .milliseconds(300))
             XCTFail("must time out")
         } catch let error as ConnectionError {
-            XCTAssertEqual(error.code, .timeout)
+            XCTAssertEqual(error.code, .overallTimeout, "no connect_timeout: the caller's limit, in pgconnect's words")
             XCTAssertEqual(error.phase, .tls, "TCP connected; the SSLRequest got no answer")
         }
         XCTAssertLessThan(ContinuousClock.now - start, .seconds(5))

@@ -7,9 +7,9 @@ final class ReportRenderingTests: XCTestCase {
                                conninfo: "user=alice password=***")
 
     func testJSONFieldsFollowTheContract() throws {
-        let report = Report(ok: true, target: target, timingsMilliseconds: [("dns", 0.1), ("total", 5)])
+        let report = Report(outcome: .connected, target: target, timingsMilliseconds: [("dns", 0.1), ("total", 5)])
         let json = JSONReportRenderer(pretty: false).render(report)
-        XCTAssertTrue(json.hasPrefix(#"{"schema_version":1,"ok":true,"target":{"host":"127.0.0.1""#), json)
+        XCTAssertTrue(json.hasPrefix(#"{"schema_version":1,"ok":true,"outcome":"connected","target":{"host":"127.0.0.1""#), json)
         XCTAssertTrue(json.contains(#""diagnosis":null"#))
         XCTAssertTrue(json.contains(#""timings_ms":{"dns":0.1,"total":5}"#), json)
         XCTAssertFalse(json.contains("hba_line"))
@@ -18,10 +18,10 @@ final class ReportRenderingTests: XCTestCase {
 
     func testHBALineAppearsOnlyWhenKnown() {
         var diagnosis = Report.Diagnosis(code: .certNameMismatch, layer: .authentication, summary: "s", explanation: "e")
-        XCTAssertFalse(JSONReportRenderer().render(Report(ok: false, target: target, diagnosis: diagnosis)).contains("hba_line"))
+        XCTAssertFalse(JSONReportRenderer().render(Report(outcome: .refused, target: target, diagnosis: diagnosis)).contains("hba_line"))
         diagnosis.hbaLine = .init(file: "pg_hba.conf", line: 5, text: "hostssl all all 127.0.0.1/32 cert")
         diagnosis.identMap = "certmap"
-        let json = JSONReportRenderer(pretty: false).render(Report(ok: false, target: target, diagnosis: diagnosis))
+        let json = JSONReportRenderer(pretty: false).render(Report(outcome: .refused, target: target, diagnosis: diagnosis))
         XCTAssertTrue(json.contains(#""hba_line":{"file":"pg_hba.conf","line":5,"text":"hostssl all all 127.0.0.1/32 cert"},"ident_map":"certmap""#), json)
     }
 
@@ -29,18 +29,29 @@ final class ReportRenderingTests: XCTestCase {
         XCTAssertEqual(JSONValue.string("a\"b\\c\n\u{1}").serialized(), #""a\"b\\c\n\u0001""#)
     }
 
-    func testExitStatusFollowsTheFailingLayer() {
-        let expected: [Layer: Int32] = [.config: 3, .clientFiles: 3, .network: 2, .tls: 2, .authentication: 1, .authorization: 1]
-        for (layer, status) in expected {
-            let report = Report(ok: false, target: target,
-                                diagnosis: .init(code: .unknown, layer: layer, summary: "", explanation: ""))
-            XCTAssertEqual(report.exitStatus, status, "\(layer)")
+    func testExitStatusFollowsTheOutcome() {
+        let expected: [Report.Outcome: Int32] = [.connected: 0, .refused: 1, .unreachable: 2, .localSetup: 3, .notAttempted: 4]
+        for (outcome, status) in expected {
+            XCTAssertEqual(Report(outcome: outcome, target: target).exitStatus, status, "\(outcome)")
         }
-        XCTAssertEqual(Report(ok: true, target: target).exitStatus, 0)
+        // A --no-connect check that predicts a failure: the setup it was given cannot work.
+        let predicted = Report(outcome: .notAttempted, target: target,
+                               diagnosis: .init(code: .hbaNoEntry, layer: .authentication, summary: "", explanation: ""))
+        XCTAssertEqual(predicted.exitStatus, 3)
+        XCTAssertFalse(predicted.ok)
+        XCTAssertFalse(Report(outcome: .notAttempted, target: target).ok, "a check that sent nothing never reports a connection")
+    }
+
+    func testTextReportOfACheckThatDidNotConnectNeverSaysConnected() {
+        let text = TextReportRenderer().render(Report(outcome: .notAttempted, target: target))
+        XCTAssertFalse(text.contains("Connected"), text)
+        XCTAssertTrue(text.contains("Not attempted"), text)
+        let json = JSONReportRenderer(pretty: false).render(Report(outcome: .notAttempted, target: target))
+        XCTAssertTrue(json.contains(#""ok":false,"outcome":"not-attempted""#), json)
     }
 
     func testTextReportShowsDiagnosisEvidenceAndFix() {
-        let report = Report(ok: false, target: target,
+        let report = Report(outcome: .refused, target: target,
                             checks: [.init(layer: .tls, id: "tls-handshake", status: .fail, summary: "untrusted")],
                             diagnosis: .init(code: .serverCertUntrusted, layer: .tls, summary: "Not trusted", explanation: "Because.",
                                              evidence: ["seen"], fixes: ["do this"], libpqMessage: "SSL error: certificate verify failed"))

@@ -76,14 +76,14 @@ final class ClientFilesCacheTests: XCTestCase {
 
         let cache = ClientFilesCache()
         let inspector = ClientFilesInspector()
-        let first = cache.inspect(options, with: inspector)
+        let first = cache.inspect(ResolvedTarget(options), with: inspector)
         XCTAssertNil(first.diagnosis)
-        let again = cache.inspect(options, with: inspector)
+        let again = cache.inspect(ResolvedTarget(options), with: inspector)
         XCTAssertEqual(again.checks, first.checks)
 
         // The key becomes world-readable during the run: libpq would now refuse it.
         XCTAssertEqual(chmod(key, 0o644), 0)
-        let changed = cache.inspect(options, with: inspector)
+        let changed = cache.inspect(ResolvedTarget(options), with: inspector)
         XCTAssertEqual(changed.diagnosis?.code, .keyPermissions)
         XCTAssertEqual(changed.checks, inspector.inspect(options).checks, "the same as without a cache")
     }

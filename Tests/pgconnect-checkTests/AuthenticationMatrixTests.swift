@@ -17,25 +17,17 @@ final class AuthenticationMatrixTests: XCTestCase {
         self.server = server
     }
 
-    func conninfo(user: String = "alice", dbname: String = "postgres", certificate: String = "alice",
-                  sslmode: String = "verify-full", password: String? = nil) -> String {
-        var options = ConnectionOptions()
-        options.host = ["127.0.0.1"]
-        options.port = [server.port]
-        options.user = user
-        options.dbname = dbname
-        options["sslmode"] = sslmode
-        options.sslrootcert = "\(server.fixtures)/main/root.crt"
-        options.sslcert = "\(server.fixtures)/main/\(certificate).crt"
-        options.sslkey = "\(server.fixtures)/main/\(certificate).key"
-        options.password = password
-        return (try? options.conninfoString()) ?? ""
+    /// The command line of the shared scenario `name` (CLIScenarios.swift, also run by LibpqVerdictTests).
+    func scenario(_ name: String) throws -> CLIInvocation {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pgconnect-auth-\(UUID().uuidString)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        return try CLIScenario.named(name).invocation(server: server, directory: directory)
     }
 
     @discardableResult
-    func expect(_ code: String, layer: String, status: Int32 = 1, _ arguments: [String], environment: [String: String] = [:],
+    func expect(_ code: String, layer: String, status: Int32 = 1, _ invocation: CLIInvocation,
                 file: StaticString = #filePath, line: UInt = #line) throws -> CLIRun {
-        let result = try CLIRun.run(["--format", "json"] + arguments, environment: environment)
+        let result = try CLIRun.run(["--format", "json"] + invocation.arguments, environment: invocation.environment)
         XCTAssertEqual(result.diagnosis?["code"] as? String, code, "\(result.stdout)\n\(result.stderr)", file: file, line: line)
         XCTAssertEqual(result.diagnosis?["layer"] as? String, layer, file: file, line: line)
         XCTAssertEqual(result.status, status, file: file, line: line)
@@ -45,74 +37,75 @@ final class AuthenticationMatrixTests: XCTestCase {
         return result
     }
 
-    func succeeds(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        let result = try CLIRun.run(["--format", "json"] + arguments)
+    func succeeds(_ invocation: CLIInvocation, file: StaticString = #filePath, line: UInt = #line) throws {
+        let result = try CLIRun.run(["--format", "json"] + invocation.arguments, environment: invocation.environment)
         XCTAssertEqual(result.status, 0, result.stdout, file: file, line: line)
     }
 
     func testNoMatchingLineWithoutEncryption() throws {
-        let result = try expect("hba-no-entry", layer: "authentication", [conninfo(sslmode: "disable")])
+        let result = try expect("hba-no-entry", layer: "authentication", try scenario("sslmode=disable, hostssl-only rules"))
         XCTAssertTrue((result.diagnosis?["summary"] as? String)?.contains("no encryption") ?? false)
     }
 
     func testRejectLine() throws {
-        try expect("hba-reject", layer: "authentication", [conninfo(dbname: "rejectdb")])
+        try expect("hba-reject", layer: "authentication", try scenario("reject line"))
     }
 
     func testPasswordLineWithoutPassword() throws {
-        try expect("password-required", layer: "authentication", [conninfo(dbname: "pwdb")])
+        try expect("password-required", layer: "authentication", try scenario("password line without a password"))
     }
 
     func testWrongPassword() throws {
-        try expect("password-failed", layer: "authentication", [conninfo(dbname: "pwdb", password: "wrong-test-secret")])
-        try succeeds([conninfo(dbname: "pwdb", password: Self.alicePassword)])
+        try expect("password-failed", layer: "authentication", try scenario("password line, wrong password"))
+        try succeeds(try scenario("password line, right password"))
     }
 
     func testRightPasswordWithCertificateOfAnotherUserUnderVerifyFull() throws {
-        let result = try expect("password-failed", layer: "authentication", [conninfo(user: "bob", dbname: "pwdb")],
-                                environment: ["PGPASSWORD": Self.bobPassword])
+        let result = try expect("password-failed", layer: "authentication", try scenario("password line, right PGPASSWORD, certificate of another user"))
         XCTAssertTrue((result.diagnosis?["explanation"] as? String)?.contains("clientcert=verify-full") ?? false,
                       "names the CN mismatch it could not rule out")
     }
 
     func testTrustLineWithVerifyFullAndCertificateOfAnotherUser() throws {
-        try expect("cert-name-mismatch", layer: "authentication", [conninfo(user: "bob", dbname: "trustdb")])
-        try succeeds([conninfo(dbname: "trustdb")])
+        try expect("cert-name-mismatch", layer: "authentication", try scenario("trust clientcert=verify-full, certificate of another user"))
+        try succeeds(try scenario("trust clientcert=verify-full, own certificate"))
     }
 
     func testCertWithoutMapAndCNOtherThanUser() throws {
-        try expect("cert-name-mismatch", layer: "authentication", [conninfo(user: "bob")])
+        try expect("cert-name-mismatch", layer: "authentication", try scenario("cert without map, CN other than user"))
     }
 
     func testExactMapAndMapWithoutAMatchingLine() throws {
-        try succeeds([conninfo(user: "bob", dbname: "mapdb")])
-        try expect("ident-map-no-match", layer: "authentication", [conninfo(user: "alice", dbname: "mapdb")])
+        try succeeds(try scenario("cert map=certmap, mapped user"))
+        try expect("ident-map-no-match", layer: "authentication", try scenario("cert map=certmap, unmapped user"))
     }
 
     func testDNMapWithClientnameDN() throws {
-        try succeeds([conninfo(user: "alice", dbname: "dndb")])
-        try expect("cert-name-mismatch", layer: "authentication", [conninfo(user: "bob", dbname: "dndb")])
+        try succeeds(try scenario("clientname=DN map, mapped user"))
+        try expect("cert-name-mismatch", layer: "authentication", try scenario("clientname=DN map, unmapped user"))
     }
 
     func testMissingRole() throws {
-        try expect("role-missing", layer: "authorization", [conninfo(user: "ghost")])
+        try expect("role-missing", layer: "authorization", try scenario("missing role"))
     }
 
     func testRoleThatCannotLogIn() throws {
-        try expect("role-cannot-login", layer: "authorization", [conninfo(user: "locked")])
+        try expect("role-cannot-login", layer: "authorization", try scenario("role that cannot log in"))
     }
 
     func testMissingDatabase() throws {
-        try expect("database-missing", layer: "authorization", [conninfo(dbname: "nosuchdb")])
+        try expect("database-missing", layer: "authorization", try scenario("missing database"))
     }
 
     func testRevokedConnectPrivilege() throws {
-        try expect("connect-denied", layer: "authorization", [conninfo(dbname: "closeddb")])
+        try expect("connect-denied", layer: "authorization", try scenario("CONNECT revoked"))
     }
 
     func testServerWithoutCAFileNeverAsksForTheCertificate() async throws {
-        try await server.withSettings(["ssl_ca_file": ""]) {
-            try expect("server-no-ca", layer: "authentication", [conninfo()])
+        let scenario = CLIScenario.named("server without ssl_ca_file")
+        let invocation = try self.scenario(scenario.name)
+        try await server.withSettings(scenario.settings(server.fixtures)) {
+            try expect("server-no-ca", layer: "authentication", invocation)
         }
     }
 }

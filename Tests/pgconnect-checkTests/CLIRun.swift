@@ -28,27 +28,30 @@ struct CLIRun {
     }
 
     /// Runs the binary with `arguments`, no `PG*` variables from the test's environment, and no stdin.
-    /// `user` runs it as another OS user through runuser (the test runs as root).
+    /// `user` runs it as another OS user through runuser (the test runs as root); `launcher` is a
+    /// command that runs the rest (e.g. `timeout 5 scripts/netns.sh client NAME`).
     static func run(_ arguments: [String], environment: [String: String] = [:], executable: URL? = nil,
-                    user: String? = nil, validatesSchema: Bool = true) throws -> CLIRun {
+                    user: String? = nil, launcher: [String] = [], validatesSchema: Bool = true) throws -> CLIRun {
         let process = Process()
         var env = ProcessInfo.processInfo.environment
         for key in env.keys where key.hasPrefix("PG") { env[key] = nil }
         env.merge(environment) { $1 }
-        let binary = executable ?? Self.binary
-        if let user {
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            process.arguments = ["-u", user, "--", binary.path] + arguments
-        } else {
-            process.executableURL = binary
-            process.arguments = arguments
-        }
+        var command = [(executable ?? Self.binary).path] + arguments
+        if let user { command = ["/usr/sbin/runuser", "-u", user, "--"] + command }
+        command = launcher + command
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         process.environment = env
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        // Nothing may hang: a run still going after 90 s is killed, and the test fails on its status.
+        let pid = process.processIdentifier
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 90, execute: watchdog)
+        defer { watchdog.cancel() }
         // Read both pipes concurrently so a full stderr pipe never blocks the child.
         let errData = LockedData()
         let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }

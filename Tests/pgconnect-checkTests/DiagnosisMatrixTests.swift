@@ -76,9 +76,12 @@ final class DiagnosisMatrixTests: XCTestCase {
     // MARK: client-files
 
     func testNamedCertificateThatDoesNotExistIsReportedNotIgnored() throws {
-        let result = try expect("cert-file-missing", layer: "client-files", status: 3, [conninfo(cert: "main/nope/alice.crt")])
-        let checks = result.json?["checks"] as? [[String: Any]] ?? []
-        XCTAssertEqual(checks.last?["status"] as? String, "skip", "no connection was attempted")
+        // libpq first: libpq silently sends no certificate and the server refuses the login (exit
+        // 1); the diagnosis names the missing file, with the server's words as libpq's message.
+        let result = try expect("cert-file-missing", layer: "client-files", status: 1, [conninfo(cert: "main/nope/alice.crt")])
+        XCTAssertEqual(result.json?["outcome"] as? String, "refused")
+        XCTAssertTrue((result.diagnosis?["libpq_message"] as? String)?.contains("connection requires a valid client certificate") ?? false,
+                      result.stdout)
     }
 
     func testMissingKeyFile() throws {
@@ -140,21 +143,21 @@ final class DiagnosisMatrixTests: XCTestCase {
     }
 
     func testExpiredClientCertificate() throws {
-        try expect("client-cert-expired", layer: "client-files", status: 3, [conninfo(user: "old", cert: "main/old.crt", key: "main/old.key")])
+        try expect("client-cert-expired", layer: "client-files", status: 2, [conninfo(user: "old", cert: "main/old.crt", key: "main/old.key")])
     }
 
     func testClientCertificateNotYetValid() throws {
-        try expect("client-cert-not-yet-valid", layer: "client-files", status: 3,
+        try expect("client-cert-not-yet-valid", layer: "client-files", status: 2,
                    [conninfo(user: "future", cert: "main/future.crt", key: "main/future.key")])
     }
 
     func testClientCertificateWithoutClientAuthUsage() throws {
-        try expect("client-cert-wrong-usage", layer: "client-files", status: 3,
+        try expect("client-cert-wrong-usage", layer: "client-files", status: 2,
                    [conninfo(user: "wrongusage", cert: "main/wrongusage.crt", key: "main/wrongusage.key")])
     }
 
     func testLeafOnlyCertificateFileUnderAnIntermediateCA() throws {
-        let result = try expect("client-cert-chain-incomplete", layer: "client-files", status: 3,
+        let result = try expect("client-cert-chain-incomplete", layer: "client-files", status: 2,
                                 [conninfo(user: "ivan", cert: "inter/ivan.leaf.crt", key: "inter/ivan.key")])
         XCTAssertTrue((result.diagnosis?["fixes"] as? [String])?.first?.contains("inter/intermediate.crt") ?? false,
                       "\(result.diagnosis ?? [:])")

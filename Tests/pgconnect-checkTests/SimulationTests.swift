@@ -93,11 +93,16 @@ final class SimulationTests: XCTestCase {
 
     func testNoConnectPredictsFromTheFilesAlone() throws {
         let refused = try run([conninfo(user: "bob", dbname: "dndb"), "--hba", hba, "--ident", ident, "--no-connect"])
-        XCTAssertEqual(refused.status, 1)
+        // A prediction, not the server's refusal: the setup it was given cannot work (exit 3).
+        XCTAssertEqual(refused.status, 3)
+        XCTAssertEqual(refused.json?["outcome"] as? String, "not-attempted")
         XCTAssertEqual(refused.diagnosis?["code"] as? String, "ident-map-no-match")
         XCTAssertNil(refused.diagnosis?["libpq_message"] as? String, "nothing was asked of libpq")
         let accepted = try run([conninfo(user: "alice", dbname: "dndb"), "--hba", hba, "--ident", ident, "--no-connect"])
-        XCTAssertEqual(accepted.status, 0, accepted.stdout)
+        // Nothing found that stops the login, and nothing sent: never "connected" (exit 4, ok false).
+        XCTAssertEqual(accepted.status, 4, accepted.stdout)
+        XCTAssertEqual(accepted.json?["ok"] as? Bool, false)
+        XCTAssertEqual(accepted.json?["outcome"] as? String, "not-attempted")
         let checks = accepted.json?["checks"] as? [[String: Any]] ?? []
         XCTAssertTrue(checks.contains { $0["id"] as? String == "tcp-connect" && $0["status"] as? String == "skip" })
         XCTAssertTrue(checks.contains { $0["id"] as? String == "hba-simulation" && $0["status"] as? String == "pass" })

@@ -72,8 +72,13 @@ public final class Connection: Sendable {
     /// - Parameters:
     ///   - options: the keywords to pass; empty values count as unset, `PG*` variables and
     ///     libpq's defaults fill in the rest.
-    ///   - timeout: give up (``ConnectionError/Code/timeout``) when the whole attempt, all
-    ///     hosts included, takes longer. `nil` waits as long as libpq does (`connect_timeout`).
+    ///   - timeout: pgconnect's own overall limit on the whole attempt, all hosts included: when
+    ///     it runs out, ``ConnectionError/Code/overallTimeout`` (a message in pgconnect's words).
+    ///     libpq's `connect_timeout` (from the options, a service file or `PGCONNECT_TIMEOUT`)
+    ///     applies as well, per host and address, exactly as in libpq's blocking connect (see
+    ///     ``ConnectTimeout``): when it runs out for the last host, ``ConnectionError/Code/timeout``
+    ///     with libpq's message, as psql prints it. `nil`: only `connect_timeout` limits the
+    ///     attempt (none when it is unset or 0, as in libpq).
     ///   - logger: receives connection events and server notices.
     ///   - inlineWait: how long the connect, and later each query, may wait for the server on the
     ///     calling thread (in `poll`, with that timeout) before moving to the connection's queue.
@@ -89,7 +94,7 @@ public final class Connection: Sendable {
         KeyPassphraseHook.install()
         let queue = DispatchQueue(label: "pgconnect.connection")
         let waiter = SocketWaiter()
-        let operation = ConnectOperation(options: options, deadline: timeout.map { ContinuousClock.now + $0 },
+        let operation = ConnectOperation(options: options, timeout: timeout,
                                          inlineWait: inlineWait, queue: queue, waiter: waiter, logger: logger)
         let cancellation = OperationCancellation()
         return try await withTaskCancellationHandler {
@@ -159,8 +164,8 @@ public final class Connection: Sendable {
     }
 
     fileprivate static func failure(_ handle: PGConnHandle, _ pointer: OpaquePointer, phase: ConnectionPhase,
-                                handshake: TLSSession? = nil, logger: Logger) -> ConnectionError {
-        let message = String(cString: PQerrorMessage(pointer))
+                                handshake: TLSSession? = nil, earlierMessages: String = "", logger: Logger) -> ConnectionError {
+        let message = earlierMessages + String(cString: PQerrorMessage(pointer))
         let askedForPassphrase = KeyPassphraseHook.takeAskedWithoutPassword(pointer)
         handle.finish()
         var error = ConnectionError(code: .connectionFailed, phase: phase, message: message)
@@ -362,12 +367,18 @@ final class ConninfoSnapshot: Sendable {
 }
 
 /// One connection attempt through `PQconnectStartParams` and `PQconnectPoll`, which can stop at a
-/// wait and go on later on another thread (see ``Connection/connect(_:timeout:logger:)``).
+/// wait and go on later on another thread (see ``Connection/connect(_:timeout:logger:inlineWait:)``).
+///
+/// Two limits bound it: libpq's `connect_timeout`, per host and address, applied as libpq's own
+/// blocking connect applies it (see ``ConnectTimeout``: its failure is libpq's text, code
+/// ``ConnectionError/Code/timeout``), and the caller's overall `timeout` for the whole attempt
+/// (``ConnectionError/Code/overallTimeout``, in pgconnect's words).
 ///
 /// `@unchecked Sendable`: used by one thread at a time, handed from the caller's thread to the
 /// connection's queue through `DispatchQueue.async`, which orders the two.
 final class ConnectOperation: @unchecked Sendable {
     private let options: ConnectionOptions
+    private let overallLimit: Duration?
     private let deadline: ContinuousClock.Instant?
     private let inlineWait: Duration
     private let queue: DispatchQueue
@@ -377,11 +388,19 @@ final class ConnectOperation: @unchecked Sendable {
     private var progress = ConnectProgress()
     private var handle: PGConnHandle?
     private var pollStatus = PGRES_POLLING_WRITING
+    /// libpq's `connect_timeout` for the current `PGconn`.
+    private var connectTimeout: ConnectTimeout?
+    /// libpq's messages from connections given up after their `connect_timeout`, ending in
+    /// `timeout expired`; the next connection's message follows them.
+    private var earlierMessages = ""
+    /// Options for a new connection to the hosts left after a `connect_timeout` expired.
+    private var pendingRestart: ConnectionOptions?
 
-    init(options: ConnectionOptions, deadline: ContinuousClock.Instant?, inlineWait: Duration, queue: DispatchQueue,
+    init(options: ConnectionOptions, timeout: Duration?, inlineWait: Duration, queue: DispatchQueue,
          waiter: SocketWaiter, logger: Logger) {
         self.options = options
-        self.deadline = deadline
+        self.overallLimit = timeout
+        self.deadline = timeout.map { ContinuousClock.now + $0 }
         self.inlineWait = inlineWait
         self.queue = queue
         self.waiter = waiter
@@ -427,11 +446,19 @@ final class ConnectOperation: @unchecked Sendable {
     /// returns nil instead of waiting past that instant (or when cancelled), to be continued
     /// with ``complete(cancellation:)``.
     func advance(inlineUntil: ContinuousClock.Instant?, cancellation: OperationCancellation) throws -> Connection? {
-        let handle = try self.handle ?? start(cancellation)
-        guard let pointer = handle.pointer else {
-            throw ConnectionError(code: .connectionClosed, phase: progress.phase, message: "the connection attempt was abandoned")
-        }
         while true {
+            if let restart = pendingRestart {
+                // A new connection to the hosts left after a connect_timeout: a host name to look up
+                // is resolved on the queue, never on the caller's thread.
+                if inlineUntil != nil && !Self.needsNoLookup(restart) { return nil }
+                pendingRestart = nil
+                _ = try start(restart, cancellation)
+            } else if handle == nil {
+                _ = try start(options, cancellation)
+            }
+            guard let handle, let pointer = handle.pointer else {
+                throw ConnectionError(code: .connectionClosed, phase: progress.phase, message: "the connection attempt was abandoned")
+            }
             switch pollStatus {
             case PGRES_POLLING_OK:
                 timings.ready = .now - timings.start
@@ -440,9 +467,11 @@ final class ConnectOperation: @unchecked Sendable {
                                                 tlsSession: progress.handshake, queue: queue, waiter: waiter,
                                                 inlineWait: inlineWait, logger: logger)
             case PGRES_POLLING_FAILED:
-                throw Connection.failure(handle, pointer, phase: progress.phase, handshake: progress.handshake, logger: logger)
+                throw Connection.failure(handle, pointer, phase: progress.phase, handshake: progress.handshake,
+                                         earlierMessages: earlierMessages, logger: logger)
             default:
-                let limit = [deadline, inlineUntil].compactMap { $0 }.min()
+                let attemptDeadline = connectTimeout?.waitDeadline()
+                let limit = [deadline, attemptDeadline, inlineUntil].compactMap { $0 }.min()
                 let readiness = waiter.wait(socket: PQsocket(pointer), read: pollStatus == PGRES_POLLING_READING,
                                             write: pollStatus == PGRES_POLLING_WRITING, deadline: limit,
                                             cancellation: cancellation)
@@ -450,12 +479,22 @@ final class ConnectOperation: @unchecked Sendable {
                 case .ready:
                     pollStatus = PQconnectPoll(pointer)
                     progress.observe(pointer, timings: &timings)
-                case .timedOut where inlineUntil != nil && (deadline.map { ContinuousClock.now < $0 } ?? true):
-                    return nil  // only the inline wait is over: go on on the queue
+                    connectTimeout?.observe(pointer)
                 case .timedOut:
-                    handle.finish()
-                    throw ConnectionError(code: .timeout, phase: progress.phase,
-                                          message: "timeout expired while \(progress.phase.activity)")
+                    let now = ContinuousClock.now
+                    // Whichever limit ran out first; the inline wait only moves the attempt to the queue.
+                    let expired = [(deadline, false), (attemptDeadline, true)]
+                        .compactMap { limit, isConnectTimeout in limit.flatMap { $0 <= now ? ($0, isConnectTimeout) : nil } }
+                        .min { $0.0 < $1.0 }
+                    switch expired {
+                    case nil:
+                        return nil  // only the inline wait is over: go on on the queue
+                    case (_, true)?:
+                        try connectTimeoutExpired(handle, pointer)
+                    case (_, false)?:
+                        handle.finish()
+                        throw overallTimeout()
+                    }
                 case .cancelled where inlineUntil != nil:
                     return nil  // cancelled on the queue, where waiting for libpq to stop is allowed
                 case .cancelled:
@@ -467,10 +506,57 @@ final class ConnectOperation: @unchecked Sendable {
         }
     }
 
-    /// `PQconnectStartParams` (libpq resolves and connects to the first host in it).
-    private func start(_ cancellation: OperationCancellation) throws -> PGConnHandle {
+    /// libpq's `connect_timeout` ran out for the current host entry: what libpq's blocking connect
+    /// does — append `timeout expired` to the connection's message and try the next host — with a
+    /// new connection to the entries left (see ``ConnectTimeout``), or fail with libpq's message
+    /// when none is left.
+    private func connectTimeoutExpired(_ handle: PGConnHandle, _ pointer: OpaquePointer) throws {
+        // pqWaitTimed: appendPQExpBufferStr(&conn->errorMessage, libpq_gettext("timeout expired\n"))
+        let message = earlierMessages + String(cString: PQerrorMessage(pointer)) + "timeout expired\n"
+        let remaining = connectTimeout.flatMap { $0.hasMoreEntries ? $0.optionsForRemainingEntries(options) : nil }
+        let host = String(cString: PQhost(pointer))
+        // No answer to the SSLRequest yet (no TLS session started): still the network.
+        let phase = PQstatus(pointer) == CONNECTION_SSL_STARTUP && PQsslInUse(pointer) == 0 ? .connecting : progress.phase
+        handle.finish()
+        logger.debug("connect_timeout expired", metadata: [
+            "postgres.host": "\(host)", "postgres.phase": "\(progress.phase.rawValue)",
+            "postgres.connect_timeout": "\(connectTimeout?.text ?? "")", "postgres.next_hosts": "\(remaining?["host"] ?? remaining?["hostaddr"] ?? "")",
+        ])
+        guard let remaining else {
+            var error = ConnectionError(code: .timeout, phase: phase, message: message)
+            error.handshake = progress.handshake
+            throw error
+        }
+        earlierMessages = message
+        pendingRestart = remaining
+    }
+
+    /// The caller's overall limit ran out (libpq's `connect_timeout`, if any, had not): said in
+    /// pgconnect's words, never as libpq's.
+    private func overallTimeout() -> ConnectionError {
+        let limit = overallLimit.map(Self.seconds) ?? "?"
+        let libpqLimit = connectTimeout?.seconds.map { "libpq's connect_timeout of \($0) s per host had not run out" }
+            ?? "no connect_timeout was set"
+        var error = ConnectionError(code: .overallTimeout, phase: progress.phase,
+                                    message: "no answer within the overall limit of \(limit) while \(progress.phase.activity) (\(libpqLimit))")
+        error.handshake = progress.handshake
+        return error
+    }
+
+    /// `30 s`, `0.3 s`.
+    private static func seconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : "\(Double(milliseconds) / 1000) s"
+    }
+
+    /// `PQconnectStartParams` (libpq resolves and connects to the first host in it), then libpq's
+    /// effective `connect_timeout`, read back from the connection.
+    private func start(_ options: ConnectionOptions, _ cancellation: OperationCancellation) throws -> PGConnHandle {
         if cancellation.isCancelled {
-            throw ConnectionError(code: .cancelled, phase: .options, message: "the connection attempt was cancelled before it started")
+            throw ConnectionError(code: .cancelled, phase: handle == nil ? .options : progress.phase,
+                                  message: handle == nil ? "the connection attempt was cancelled before it started"
+                                      : "the connection attempt was cancelled while \(progress.phase.activity)")
         }
         let pairs = options.pairs.filter { !$0.value.isEmpty }
         let pointer: OpaquePointer? = withCStringArray(pairs.map(\.keyword)) { keywords in
@@ -483,13 +569,27 @@ final class ConnectOperation: @unchecked Sendable {
         }
         let handle = PGConnHandle(pointer, logger: logger)
         self.handle = handle
-        timings.resolved = .now - timings.start
+        pollStatus = PGRES_POLLING_WRITING
+        connectTimeout = nil
+        if timings.resolved == nil { timings.resolved = .now - timings.start }
         PQsetErrorVerbosity(pointer, PQERRORS_VERBOSE)
         if PQstatus(pointer) == CONNECTION_BAD {
             // libpq refused the options, or every host failed inside PQconnectStartParams.
-            throw Connection.failure(handle, pointer, phase: progress.phaseForImmediateFailure(pointer), logger: logger)
+            throw Connection.failure(handle, pointer, phase: progress.phaseForImmediateFailure(pointer),
+                                     earlierMessages: earlierMessages, logger: logger)
+        }
+        do {
+            connectTimeout = try ConnectTimeout(pointer)
+        } catch {
+            // What libpq's blocking connect does with a connect_timeout it cannot parse: append its
+            // line to the connection's message and fail.
+            let message = earlierMessages + String(cString: PQerrorMessage(pointer)) + error.libpqLine
+            handle.finish()
+            logger.debug("connection failed", metadata: ["postgres.phase": "options", "postgres.code": "\(ConnectionError.Code.invalidOptions)"])
+            throw ConnectionError(code: .invalidOptions, phase: .options, message: message)
         }
         progress.observe(pointer, timings: &timings)
+        connectTimeout?.observe(pointer)
         return handle
     }
 }

@@ -1,7 +1,9 @@
 /// A failure to build options, connect, or run a query, with libpq's and the server's words.
 ///
-/// `message` is libpq's text verbatim (connections use libpq's verbose error mode, so a server
-/// error carries its SQLSTATE). `attempts` splits that text per connection attempt: libpq
+/// `message` is libpq's text verbatim for libpq's errors (connections use libpq's verbose error
+/// mode, so a server error carries its SQLSTATE). Errors pgconnect raises itself (cancellation,
+/// ``Code/overallTimeout``, a closed pool, options refused before libpq saw them) say so in
+/// pgconnect's own words. `attempts` splits that text per connection attempt: libpq
 /// accumulates one message per host tried and per retry, e.g. the plaintext retry of
 /// `sslmode=prefer` after a TLS attempt failed.
 ///
@@ -28,8 +30,17 @@ public struct ConnectionError: Error, Sendable, Hashable {
         public static let authenticationFailed = Code("authentication-failed")
         /// The client key is encrypted and no `sslpassword` was given (we never prompt).
         public static let keyPassphraseRequired = Code("key-passphrase-required")
-        /// The deadline passed before the operation finished.
+        /// A time limit ran out before the operation finished. From a connect, this is libpq's
+        /// `connect_timeout` for the last host tried, and ``ConnectionError/message`` is libpq's
+        /// text (`connection to server at "…", port … failed: timeout expired`, as psql prints it);
+        /// from a pool, its `acquireTimeout`.
         public static let timeout = Code("timeout")
+        /// The caller's own overall limit on a connect (the `timeout` of
+        /// ``Connection/connect(_:timeout:logger:inlineWait:)``) ran out first, before libpq gave
+        /// up by itself: ``ConnectionError/message`` is pgconnect's words, not libpq's
+        /// (e.g. `no answer within the overall limit of 30 s while negotiating TLS (no
+        /// connect_timeout was set)`).
+        public static let overallTimeout = Code("overall-timeout")
         /// The task was cancelled; the attempt was stopped.
         public static let cancelled = Code("cancelled")
         /// The server answered a query with an error.
@@ -64,7 +75,8 @@ public struct ConnectionError: Error, Sendable, Hashable {
     public var code: Code
     /// Where the connection got to when it failed.
     public var phase: ConnectionPhase
-    /// libpq's (or the server's) message, verbatim.
+    /// libpq's (or the server's) message, verbatim, for libpq's errors; pgconnect's own words for
+    /// the errors it raises itself (e.g. ``Code/overallTimeout``, ``Code/cancelled``).
     public var message: String
     /// SQLSTATE of the server's error, if the server sent one.
     public var sqlState: String?

@@ -92,13 +92,27 @@ extension ConnectionOptions {
     /// its `PG*` environment variables and compiled defaults. A value given here wins, as when
     /// connecting; an empty value counts as unset (the `PQconnectStartParams` rule).
     ///
-    /// Without a service this asks `PQconndefaults`. With one (`service=` or `PGSERVICE`), only
-    /// libpq can read the service file: it builds a connection object with `PQconnectStartParams`
-    /// and reads `PQconninfo` back before closing it — libpq resolves the host and starts (then
-    /// abandons) a TCP connection in doing so.
+    /// Nothing here touches the network. Without a service this asks `PQconndefaults`. With one
+    /// (`service=` or `PGSERVICE`), only libpq reads the service file: it builds a connection
+    /// object with `PQconnectStartParams` from these options plus a deliberately invalid
+    /// `target_session_attrs`, which libpq rejects in its option check (`connectOptions2`) before
+    /// it resolves a host or opens a socket, and reads `PQconninfo` back before freeing it.
     public func effective() -> ConnectionOptions {
         let service = values["service"].flatMap { $0.isEmpty ? nil : $0 } ?? ProcessInfo.processInfo.environment["PGSERVICE"]
-        if let service, !service.isEmpty, let resolved = resolvedByLibpq() { return resolved }
+        let defaults = Self.libpqDefaults()
+        if let service, !service.isEmpty, var resolved = resolvedByLibpq() {
+            // The stand-in value is ours: give back what was asked, or libpq's own default.
+            resolved.values["target_session_attrs"] = values["target_session_attrs"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? defaults.values["target_session_attrs"]
+            return resolved
+        }
+        var result = defaults
+        for (keyword, value) in values where !value.isEmpty { result.values[keyword] = value }
+        return result
+    }
+
+    /// `PQconndefaults`: compiled defaults, `PG*` variables and a `PGSERVICE` entry.
+    private static func libpqDefaults() -> ConnectionOptions {
         var result = ConnectionOptions()
         if let defaults = PQconndefaults() {
             defer { PQconninfoFree(defaults) }
@@ -108,20 +122,28 @@ extension ConnectionOptions {
                 cursor += 1
             }
         }
-        for (keyword, value) in values where !value.isEmpty { result.values[keyword] = value }
         return result
     }
 
-    /// `PQconninfo` of a connection object libpq built from these options (service file included).
+    /// The `target_session_attrs` value that stops libpq before any network I/O (see ``effective()``).
+    static let resolveOnlyStandIn = "pgconnect-resolve-only"
+
+    /// `PQconninfo` of a connection object libpq built from these options (service file
+    /// included) and refused to start (see ``effective()``); nil when libpq could not build it
+    /// (e.g. an unknown service: the real attempt reports that).
     private func resolvedByLibpq() -> ConnectionOptions? {
         guard (try? validate()) != nil else { return nil }
-        let pairs = self.pairs.filter { !$0.value.isEmpty }
+        var pairs = self.pairs.filter { !$0.value.isEmpty && $0.keyword != "target_session_attrs" }
+        pairs.append(("target_session_attrs", Self.resolveOnlyStandIn))
         let conn: OpaquePointer? = withCStringArray(pairs.map(\.keyword)) { keywords in
             withCStringArray(pairs.map(\.value)) { values in PQconnectStartParams(keywords, values, 0) }
         }
         guard let conn else { return nil }
         defer { PQfinish(conn) }
-        guard let info = PQconninfo(conn) else { return nil }
+        // Only the stand-in's refusal proves libpq read every option and stopped before the network.
+        guard PQstatus(conn) == CONNECTION_BAD, PQsocket(conn) < 0,
+              String(cString: PQerrorMessage(conn)).contains(Self.resolveOnlyStandIn),
+              let info = PQconninfo(conn) else { return nil }
         defer { PQconninfoFree(info) }
         var result = ConnectionOptions()
         var cursor = info

@@ -16,11 +16,14 @@ import Logging
 /// ```
 ///
 /// Leases are served first come, first served; a waiter gives up after
-/// ``Configuration/acquireTimeout``. An idle connection is checked before it is handed out
-/// (closed ones are dropped; one idle longer than ``Configuration/healthCheckAfter`` must answer
-/// `SELECT 1`), and a connection that breaks during a lease is replaced. libpq reads the
-/// certificate files on every new connection: when `sslcert`, `sslkey` or `sslrootcert` change
-/// on disk the pool closes its idle connections, so the next lease uses the new files.
+/// ``Configuration/acquireTimeout`` (also while its connection is being opened). A connection that
+/// cannot be opened fails only the lease it was opened for: its slot is free again and the next
+/// waiter gets a new attempt, so no waiter waits for its timeout while there is room. An idle
+/// connection is checked before it is handed out (closed ones are dropped; one idle longer than
+/// ``Configuration/healthCheckAfter`` must answer `SELECT 1`), and a connection that breaks during
+/// a lease is replaced. libpq reads the certificate files on every new connection: when `sslcert`,
+/// `sslkey` or `sslrootcert` change on disk the pool closes its idle connections, so the next lease
+/// uses the new files.
 public actor ConnectionPool {
     /// How the pool behaves.
     public struct Configuration: Sendable {
@@ -58,9 +61,16 @@ public actor ConnectionPool {
     }
 
     private var idle: [Idle] = []
-    /// Connections leased or being opened.
+    /// Connections leased or being opened (or health-checked before a lease).
     private var busy = 0
+    /// Leases waiting for a connection, first come first served.
     private var waiters: [Waiter] = []
+    /// Waiters whose connection is being opened, by waiter ID. A waiter that leaves meanwhile
+    /// (cancelled, timed out, shut down) is removed; its connection then goes to the next waiter.
+    private var serving: [UInt64: Waiter] = [:]
+    /// Cancels each open in flight (for a waiter or a lease), by ID: used by ``shutdown()``.
+    private var opening: [UInt64: @Sendable () -> Void] = [:]
+    /// IDs of waiters and of opens for leases (keys of `serving` and `opening`).
     private var nextWaiterID: UInt64 = 0
     private var isShutDown = false
     private var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
@@ -80,6 +90,9 @@ public actor ConnectionPool {
     /// Connections open now, leased and idle.
     public var openConnections: Int { busy + idle.count }
 
+    /// Leases waiting in the queue (for tests).
+    var queuedWaiters: Int { waiters.count }
+
     /// Leases a connection for `body` and returns it to the pool afterwards (a broken one is dropped).
     /// - Throws: ``ConnectionError`` `.timeout` when no connection became free in time, `.poolClosed`
     ///   after ``shutdown()``, connection errors, and whatever `body` throws.
@@ -96,12 +109,16 @@ public actor ConnectionPool {
     }
 
     /// Stops leasing, waits for every lease to end, and closes all connections.
+    ///
+    /// Leases still waiting, also those whose connection is being opened, end with `.poolClosed`;
+    /// the opens in flight are cancelled.
     public func shutdown() async {
         isShutDown = true
-        for waiter in waiters {
-            waiter.continuation.resume(throwing: ConnectionError(code: .poolClosed, phase: .options, message: "the pool was shut down"))
-        }
+        let waiting = waiters + serving.values
         waiters.removeAll()
+        serving.removeAll()
+        for waiter in waiting { waiter.continuation.resume(throwing: Self.closedError) }
+        for cancel in opening.values { cancel() }
         if busy > 0 {
             await withCheckedContinuation { shutdownWaiters.append($0) }
         }
@@ -111,30 +128,64 @@ public actor ConnectionPool {
         for connection in closing { await connection.close() }
     }
 
+    private static var closedError: ConnectionError {
+        ConnectionError(code: .poolClosed, phase: .options, message: "the pool was shut down")
+    }
+
     // MARK: Leasing
 
     private func acquire() async throws -> Connection {
-        guard !isShutDown else { throw ConnectionError(code: .poolClosed, phase: .options, message: "the pool was shut down") }
+        guard !isShutDown else { throw Self.closedError }
         refreshIfFilesChanged()
         while let candidate = idle.popLast() {
             busy += 1
-            if await isHealthy(candidate) { return candidate.connection }
-            busy -= 1
+            if await isHealthy(candidate) {
+                guard !isShutDown else {
+                    // Shut down during the check: back to idle, where shutdown closes it.
+                    idle.append(candidate)
+                    slotFreed()
+                    throw Self.closedError
+                }
+                return candidate.connection
+            }
             logger.debug("dropping a broken idle connection")
             generationOf[ObjectIdentifier(candidate.connection)] = nil
+            slotFreed()
             await candidate.connection.close()
         }
+        // The checks above may have waited: the pool may be shut down by now.
+        guard !isShutDown else { throw Self.closedError }
         if busy < configuration.maximumConnections {
             busy += 1
-            do {
-                return try await open()
-            } catch {
-                busy -= 1
-                serveNextWaiter()
-                throw error
-            }
+            return try await openForLease()
         }
         return try await waitForConnection()
+    }
+
+    /// Opens a connection for the caller, who holds a slot (`busy`) for it. Shutdown cancels the
+    /// open; either way the slot is freed when no connection comes of it.
+    private func openForLease() async throws -> Connection {
+        nextWaiterID += 1
+        let id = nextWaiterID
+        let task = Task { try await self.open() }
+        opening[id] = { task.cancel() }
+        let result = await withTaskCancellationHandler {
+            await task.result
+        } onCancel: {
+            task.cancel()
+        }
+        opening[id] = nil
+        switch result {
+        case .success(let connection):
+            guard !isShutDown else {
+                release(connection)  // to idle, where shutdown closes it
+                throw Self.closedError
+            }
+            return connection
+        case .failure(let error):
+            slotFreed()
+            throw isShutDown ? Self.closedError : error
+        }
     }
 
     private func waitForConnection() async throws -> Connection {
@@ -156,9 +207,14 @@ public actor ConnectionPool {
         }
     }
 
+    /// Ends a waiter with `error`, whether it is queued or its connection is being opened (that
+    /// open goes on, and its connection serves the next waiter).
     private func fail(waiter id: UInt64, _ error: ConnectionError) {
-        guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
-        waiters.remove(at: index).continuation.resume(throwing: error)
+        if let index = waiters.firstIndex(where: { $0.id == id }) {
+            waiters.remove(at: index).continuation.resume(throwing: error)
+        } else if let waiter = serving.removeValue(forKey: id) {
+            waiter.continuation.resume(throwing: error)
+        }
     }
 
     /// A new connection, remembered with the current file generation.
@@ -172,40 +228,59 @@ public actor ConnectionPool {
     private func release(_ connection: Connection) {
         refreshIfFilesChanged()
         if connection.isClosed || generationOf[ObjectIdentifier(connection)] != generation {
-            busy -= 1
             generationOf[ObjectIdentifier(connection)] = nil
             Task { await connection.close() }
-            serveNextWaiter()
+            slotFreed()
         } else if !waiters.isEmpty {
             waiters.removeFirst().continuation.resume(returning: connection)  // stays busy, now for the waiter
         } else {
-            busy -= 1
             idle.append(Idle(connection: connection, since: .now))
+            slotFreed()
         }
+    }
+
+    /// A slot is free (`busy` goes down by one): serve the waiters, or let shutdown go on.
+    private func slotFreed() {
+        busy -= 1
+        serveWaiters()
         if busy == 0, !shutdownWaiters.isEmpty {
             shutdownWaiters.forEach { $0.resume() }
             shutdownWaiters.removeAll()
         }
     }
 
-    /// A slot was freed: open a new connection for the first waiter, if any.
-    private func serveNextWaiter() {
-        guard !waiters.isEmpty, busy < configuration.maximumConnections else { return }
-        let waiter = waiters.removeFirst()
-        busy += 1
-        Task {
-            do {
-                let connection = try await self.open()
-                waiter.continuation.resume(returning: connection)
-            } catch {
-                self.connectFailed()
-                waiter.continuation.resume(throwing: error)
+    /// Opens a new connection for each waiter there is room for, first come first served. An
+    /// open that fails gives its waiter the error and frees the slot for the next waiter.
+    private func serveWaiters() {
+        while !isShutDown, !waiters.isEmpty, busy < configuration.maximumConnections {
+            let waiter = waiters.removeFirst()
+            busy += 1
+            serving[waiter.id] = waiter
+            let task = Task {
+                do {
+                    let connection = try await self.open()
+                    self.opened(connection, for: waiter.id)
+                } catch {
+                    self.openFailed(error, for: waiter.id)
+                }
             }
+            opening[waiter.id] = { task.cancel() }
         }
     }
 
-    private func connectFailed() {
-        busy -= 1
+    private func opened(_ connection: Connection, for id: UInt64) {
+        opening[id] = nil
+        if let waiter = serving.removeValue(forKey: id) {
+            waiter.continuation.resume(returning: connection)  // stays busy, now for the waiter
+        } else {
+            release(connection)  // the waiter left: the next one gets it (or idle)
+        }
+    }
+
+    private func openFailed(_ error: any Error, for id: UInt64) {
+        opening[id] = nil
+        serving.removeValue(forKey: id)?.continuation.resume(throwing: error)
+        slotFreed()
     }
 
     private func isHealthy(_ candidate: Idle) async -> Bool {

@@ -29,24 +29,20 @@ final class ClientFilesCache: Sendable {
         var mode: UInt32, owner: UInt32, group: UInt32
     }
 
-    /// The inspection of `options`' files: a shared one when the same files were inspected before.
-    func inspect(_ options: ConnectionOptions, with inspector: ClientFilesInspector) -> ClientFilesInspector.Result {
-        let key = Self.key(options.effective(), inspector: inspector)
+    /// The inspection of `target`'s files: a shared one when the same files were inspected before.
+    func inspect(_ target: ResolvedTarget, with inspector: ClientFilesInspector) -> ClientFilesInspector.Result {
+        let key = Self.key(target, inspector: inspector)
         if let known = entries.withLock({ $0[key] }) { return known }
-        let result = inspector.inspect(options)
+        let result = inspector.inspect(target)
         entries.withLock { $0[key] = result }
         return result
     }
 
-    private static func key(_ effective: ConnectionOptions, inspector: ClientFilesInspector) -> Key {
-        let home = ClientFilesInspector.libpqHomeDirectory()
-        func path(_ keyword: String, _ defaultName: String) -> String? {
-            if let value = effective[keyword], !value.isEmpty { return value }
-            return home.map { $0 + "/.postgresql/" + defaultName }
-        }
-        let paths = [path("sslrootcert", "root.crt"), path("sslcert", "postgresql.crt"), path("sslkey", "postgresql.key"),
-                     effective["sslcrl"]]
-        return Key(settings: [effective["sslmode"], effective.sslpassword, String(inspector.expiryWarningDays)] + paths,
+    private static func key(_ target: ResolvedTarget, inspector: ClientFilesInspector) -> Key {
+        let files = target.files
+        let paths = [files.rootCertificate?.path, files.certificate?.path, files.key?.path, target.effective["sslcrl"]]
+        return Key(settings: [target.sslmode, target.effective.sslpassword, String(inspector.expiryWarningDays), files.home?.path]
+                       + [files.rootCertificate, files.certificate, files.key].map { $0.map { $0.named ? "named" : "default" } } + paths,
                    files: paths.map { $0.flatMap(stamp) })
     }
 

@@ -16,8 +16,7 @@ import PGConnect
 /// (`sslrootcert`, else `~/.postgresql/root.crt`), the client certificate (`sslcert`, else
 /// `~/.postgresql/postgresql.crt`; a missing one is silently skipped by libpq) and, when there is a
 /// certificate, its key (`sslkey`, else `~/.postgresql/postgresql.key`) with the same permission
-/// rule. The home directory is the one libpq uses: the passwd entry of the effective user
-/// (libpq 17 and later look at `$HOME` first).
+/// rule. The paths and the home directory come from ``ResolvedTarget/files`` (``LibPQRules``).
 public struct ClientFilesInspector: Sendable {
     /// Warn when the client certificate expires within this many days.
     public var expiryWarningDays: Int
@@ -32,6 +31,8 @@ public struct ClientFilesInspector: Sendable {
         public var named: Bool
         /// Whether it exists.
         public var exists: Bool
+        /// For a default file: the home directory libpq took it from.
+        public var home: LibPQRules.HomeDirectory? = nil
     }
 
     /// What the inspection found.
@@ -53,29 +54,27 @@ public struct ClientFilesInspector: Sendable {
     }
 
     /// Inspects the files `options` (after libpq's environment and defaults) points at.
-    public func inspect(_ options: ConnectionOptions) -> Result {
-        let effective = options.effective()
+    public func inspect(_ options: ConnectionOptions) -> Result { inspect(ResolvedTarget(options)) }
+
+    /// Inspects the files of a resolved login.
+    public func inspect(_ target: ResolvedTarget) -> Result {
+        let effective = target.effective
         var result = Result()
-        let mode = effective["sslmode"] ?? "prefer"
+        let mode = target.sslmode
         if mode == "disable" {
             result.checks.append(.init(layer: .clientFiles, id: "client-files", status: .skip,
                                        summary: "sslmode=disable: no TLS, so no certificate files are used"))
             return result
         }
-        let home = Self.libpqHomeDirectory()
-        func resolve(_ keyword: String, _ defaultName: String) -> File? {
-            if let value = effective[keyword], !value.isEmpty {
-                return File(path: value, named: true, exists: FileManager.default.fileExists(atPath: value))
-            }
-            guard let home else { return nil }
-            let path = home + "/.postgresql/" + defaultName
-            return File(path: path, named: false, exists: FileManager.default.fileExists(atPath: path))
+        let home = target.files.home
+        func resolve(_ file: LibPQFiles.File?) -> File? {
+            file.map { File(path: $0.path, named: $0.named, exists: FileManager.default.fileExists(atPath: $0.path), home: $0.named ? nil : home) }
         }
 
-        inspectRoot(resolve("sslrootcert", "root.crt"), mode: mode, into: &result)
-        let certificate = inspectCertificate(resolve("sslcert", "postgresql.crt"), into: &result)
+        inspectRoot(resolve(target.files.rootCertificate), mode: mode, into: &result)
+        let certificate = inspectCertificate(resolve(target.files.certificate), into: &result)
         if let certificate {
-            inspectKey(resolve("sslkey", "postgresql.key"), certificate: certificate,
+            inspectKey(resolve(target.files.key), certificate: certificate,
                        passphrase: effective.sslpassword.flatMap { $0.isEmpty ? nil : $0 }, into: &result)
         }
         if let crl = effective["sslcrl"], !crl.isEmpty, !FileManager.default.fileExists(atPath: crl) {
@@ -276,8 +275,7 @@ public struct ClientFilesInspector: Sendable {
         }
         let mode = status.st_mode & 0o7777
         let ownerIsRoot = status.st_uid == 0
-        // libpq: root-owned keys may be u=rw,g=r (0640); any other owner u=rw (0600).
-        let forbidden: mode_t = ownerIsRoot ? (S_IWGRP | S_IXGRP | S_IRWXO) : (S_IRWXG | S_IRWXO)
+        let forbidden = LibPQRules.forbiddenKeyModeBits(ownerIsRoot: ownerIsRoot)
         let facts = "owner \(Self.userName(status.st_uid)) (uid \(status.st_uid)), mode \(String(mode, radix: 8).leftPadded(to: 4))"
         if mode & forbidden != 0 {
             fail(&result, id: "client-key", .keyPermissions,
@@ -351,7 +349,10 @@ public struct ClientFilesInspector: Sendable {
         var text = "\(file.path) does not exist"
         let parent = FilePath.deletingLastComponent(file.path)
         if !parent.isEmpty, !FileManager.default.fileExists(atPath: parent) { text += " (nor does the directory \(parent))" }
-        if !file.named { text += "; it is libpq's default because the option was not given" }
+        if !file.named {
+            text += "; it is libpq's default because the option was not given"
+            if let home = file.home { text += " (home directory \(home.path), from \(home.source.rawValue): \(LibPQRules.homeRuleText()))" }
+        }
         return text
     }
 
@@ -367,13 +368,6 @@ public struct ClientFilesInspector: Sendable {
 
     static func readableFixes(_ path: String) -> [String] {
         ["Make the file readable by \(currentUserName()): chown \(currentUserName()) \(path) (keys: chmod 600; certificates: chmod 644), and check every directory above it is searchable (ls -ld)."]
-    }
-
-    /// libpq's home directory: `$HOME` first for libpq 17+, else the passwd entry of the effective user.
-    static func libpqHomeDirectory() -> String? {
-        if LibPQ.majorVersion >= 17, let home = ProcessInfo.processInfo.environment["HOME"], !home.isEmpty { return home }
-        guard let entry = getpwuid(geteuid()), let directory = entry.pointee.pw_dir else { return nil }
-        return String(cString: directory)
     }
 
     static func currentUserName() -> String { userName(geteuid()) }

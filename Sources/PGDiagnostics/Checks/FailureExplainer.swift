@@ -119,8 +119,8 @@ private struct Context {
                         "libpq needs the key's passphrase (sslpassword) to load an encrypted private key. pgconnect never lets OpenSSL prompt on the terminal, so the key could not be loaded.",
                         fixes: ["Give the passphrase with --sslpassword-file FILE (or sslpassword in the conninfo).",
                                 "Or store the key unencrypted with mode 0600: openssl pkey -in KEY.enc -out KEY && chmod 600 KEY"])
-        case .timeout:
-            return make(.timeout, .network, "The server did not answer in time",
+        case .timeout, .overallTimeout:
+            return make(.timeout, min(max(FailureExplainer.layer(for: error.phase), .network), .tls), "The server did not answer in time",
                         "The attempt was still \(error.phase.activity) when the time limit ran out. A firewall that drops packets, a wrong port that leads to a different service, or an overloaded server all look like this.",
                         fixes: ["Check that \(host) port \(effective["port"] ?? "5432") is the PostgreSQL server and reachable from here: pg_isready -h \(host) -p \(effective["port"] ?? "5432")",
                                 "Raise --connect-timeout if the network is just slow."])
@@ -176,20 +176,7 @@ private struct Context {
     // MARK: client files (libpq noticed before the pre-check did)
 
     func clientFileDiagnosis() -> Report.Diagnosis? {
-        let table: [(String, DiagnosisCode, String)] = [
-            ("has group or world access", .keyPermissions, "The client key is readable by others"),
-            ("bad decrypt", .keyEncrypted, "The passphrase does not open the encrypted client key"),
-            ("certificate present, but not private key file", .keyFileMissing, "The client key file does not exist"),
-            ("certificate does not match private key file", .keyCertMismatch, "The client key does not belong to the certificate"),
-            ("does not exist\nEither provide the file", .rootCertMissing, "The root certificate file does not exist"),
-            ("could not read root certificate file", .certUnparsable, "The root certificate file cannot be read as PEM"),
-            ("could not read certificate file", .certUnparsable, "The client certificate file cannot be read as PEM"),
-            ("could not load private key file", .certUnparsable, "The client key cannot be loaded"),
-            ("could not open certificate file", .fileUnreadable, "The client certificate file cannot be opened"),
-            ("could not stat private key file", .fileUnreadable, "The client key file cannot be examined"),
-            ("is not a regular file", .fileUnreadable, "The client key is not a regular file"),
-        ]
-        for (needle, code, summary) in table where text.contains(needle) {
+        for (needle, code, summary) in FailureExplainer.localFileRefusals where text.contains(needle) {
             return make(code, .clientFiles, summary, "libpq refused its own files before the server was asked: \(attempt?.primary ?? "")",
                         fixes: ["Run pgconnect-check with the same options: it inspects each file and names the fix."])
         }
@@ -207,7 +194,7 @@ private struct Context {
             || text.contains("host name must be specified for a verified SSL connection") {
             return nameMismatchDiagnosis(probe)
         }
-        if let alert = Self.alert(in: text) ?? (Self.looksLikeLostConnection(text) ? probe?.serverAlert.flatMap(Self.alert(in:)) : nil) {
+        if let alert = Self.alert(in: text) ?? (FailureExplainer.looksLikeLostConnection(text) ? probe?.serverAlert.flatMap(Self.alert(in:)) : nil) {
             return alertDiagnosis(alert, probe)
         }
         let protocolHints = ["unsupported protocol", "no protocols available", "wrong version number", "protocol version",
@@ -534,10 +521,6 @@ private struct Context {
         return name.isEmpty ? nil : name
     }
 
-    static func looksLikeLostConnection(_ text: String) -> Bool {
-        ["server closed the connection unexpectedly", "SSL SYSCALL error", "EOF detected", "unexpected eof", "SSL connection has been closed unexpectedly"]
-            .contains(where: text.contains)
-    }
 
     func make(_ code: DiagnosisCode, _ layer: Layer, _ summary: String, _ explanation: String,
               evidence extra: [String] = [], fixes: [String]) -> Report.Diagnosis {
@@ -548,8 +531,44 @@ private struct Context {
             }
         }
         if let hint = error.hint, error.code == .keyPassphraseRequired { evidence.append(hint) }
+        // pgconnect's own overall limit: its message is pgconnect's words, not libpq's.
+        let isLibpqText = error.code != .overallTimeout
+        if !isLibpqText { evidence.append(error.message) }
         return Report.Diagnosis(code: code, layer: layer, summary: summary, explanation: explanation, evidence: evidence,
-                                fixes: fixes, libpqMessage: error.message.trimmingScalars(in: .whitespacesAndNewlines),
+                                fixes: fixes, libpqMessage: isLibpqText ? error.message.trimmingScalars(in: .whitespacesAndNewlines) : nil,
                                 sqlState: attempt?.sqlState ?? error.sqlState)
+    }
+}
+
+extension FailureExplainer {
+    /// libpq's own refusals of its local files (fe-secure-openssl.c), before the server decides
+    /// anything: a needle of libpq's message, the code, a summary.
+    static let localFileRefusals: [(String, DiagnosisCode, String)] = [
+        ("has group or world access", .keyPermissions, "The client key is readable by others"),
+        ("bad decrypt", .keyEncrypted, "The passphrase does not open the encrypted client key"),
+        ("certificate present, but not private key file", .keyFileMissing, "The client key file does not exist"),
+        ("certificate does not match private key file", .keyCertMismatch, "The client key does not belong to the certificate"),
+        // OpenSSL 3 checks the pair when libpq loads the key: "could not load private key file …: key values mismatch".
+        ("key values mismatch", .keyCertMismatch, "The client key does not belong to the certificate"),
+        ("does not exist\nEither provide the file", .rootCertMissing, "The root certificate file does not exist"),
+        ("could not read root certificate file", .certUnparsable, "The root certificate file cannot be read as PEM"),
+        ("could not read certificate file", .certUnparsable, "The client certificate file cannot be read as PEM"),
+        ("could not load private key file", .certUnparsable, "The client key cannot be loaded"),
+        ("could not open certificate file", .fileUnreadable, "The client certificate file cannot be opened"),
+        ("could not stat private key file", .fileUnreadable, "The client key file cannot be examined"),
+        ("is not a regular file", .fileUnreadable, "The client key is not a regular file"),
+    ]
+
+    /// Whether libpq stopped because of its own local files (or options), before the server
+    /// could decide anything.
+    static func looksLikeLostConnection(_ text: String) -> Bool {
+        ["server closed the connection unexpectedly", "SSL SYSCALL error", "EOF detected", "unexpected eof", "SSL connection has been closed unexpectedly"]
+            .contains(where: text.contains)
+    }
+
+    static func isLocalRefusal(_ error: ConnectionError) -> Bool {
+        if error.phase == .options || error.code == .keyPassphraseRequired { return true }
+        let text = decisiveAttempt(error)?.message ?? error.message
+        return localFileRefusals.contains { text.contains($0.0) }
     }
 }

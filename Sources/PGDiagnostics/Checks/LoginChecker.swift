@@ -12,8 +12,23 @@ import PGConnect
 /// let report = await LoginChecker().check(options)
 /// print(TextReportRenderer().render(report))
 /// ```
+///
+/// A check is one pass, in this order (each stage returns typed facts; only ``Diagnoser``
+/// decides, and the renderers only format):
+///
+/// 1. ``ResolvedTarget``: the options, service file, `PG*` environment and libpq's file
+///    locations, resolved once.
+/// 2. The client files by libpq's rules (``ClientFilesInspector``): a prediction.
+/// 3. libpq's own attempt — always, unless `--no-connect`, even when the files predict a
+///    failure — with a TLS probe of our own when libpq's message is not enough.
+/// 4. The pg_hba.conf/pg_ident.conf simulation, when the server's files or an administrator
+///    connection are given.
+/// 5. ``Diagnoser``: the facts become the report; where libpq's result contradicts a
+///    prediction, libpq wins and the report says so (`prediction-contradicted`).
 public struct LoginChecker: Sendable {
-    /// Give up on the whole connection attempt after this long.
+    /// The overall limit for libpq's attempt when no `connect_timeout` is set anywhere
+    /// (conninfo, service file, `PGCONNECT_TIMEOUT`). With one, libpq's own rule bounds each host
+    /// attempt, as in psql, and this limit does not apply.
     public var timeout: Duration
     /// Warn about certificates that expire within this many days.
     public var expiryWarningDays: Int
@@ -22,9 +37,10 @@ public struct LoginChecker: Sendable {
     public var authSource: AuthConfiguration.Source?
     /// The client address the server sees, for the simulation; default: this machine's source address.
     public var clientAddress: String?
-    /// Whether to connect; without, only the local checks and the simulation run (`--no-connect`).
+    /// Whether to connect; without, only the local checks and the simulation run (`--no-connect`),
+    /// and nothing is sent to the server being checked.
     public var connects: Bool
-    /// How long the login's connection may wait for the server on the calling thread (see
+    /// How long libpq's attempt may wait for the server on the calling thread (see
     /// `Connection.connect(_:timeout:logger:inlineWait:)`): keep the default, zero (every wait on
     /// the connection's queue), where checks run beside other work; a tool that runs one check
     /// and nothing else may allow the whole timeout.
@@ -42,176 +58,69 @@ public struct LoginChecker: Sendable {
         self.connects = connects
     }
 
-    /// Checks a login with `options` (libpq's `PG*` variables and defaults fill the rest):
-    /// the options, the client files by libpq's rules, then a real libpq connection; a failure
-    /// is explained with a TLS probe of the client's own where libpq's message is not enough.
+    /// Checks a login with `options` (libpq's `PG*` variables and defaults fill the rest).
     public func check(_ options: ConnectionOptions) async -> Report {
-        var report = await checkInLayers(options)
-        // Checks are listed in layer order (stable within a layer), however they were found.
-        report.checks = report.checks.enumerated()
-            .sorted { ($0.element.layer, $0.offset) < ($1.element.layer, $1.offset) }
-            .map(\.element)
-        return report
+        await check(ResolvedTarget(options))
     }
 
-    private func checkInLayers(_ given: ConnectionOptions) async -> Report {
-        var options = given
-        if let service = given["service"] ?? ProcessInfo.processInfo.environment["PGSERVICE"], !service.isEmpty,
-           (try? given.validate()) != nil {
-            // Only libpq reads pg_service.conf: take its resolved values once, as explicit options.
-            options = given.effective()
-            options["service"] = nil
+    /// Checks a resolved login: the stages gather facts, the ``Diagnoser`` decides.
+    public func check(_ target: ResolvedTarget) async -> Report {
+        var facts = CheckFacts(target: target, clientAddressGiven: clientAddress != nil)
+        if target.invalid == nil {
+            let inspector = ClientFilesInspector(expiryWarningDays: expiryWarningDays)
+            let files = filesCache?.inspect(target, with: inspector) ?? inspector.inspect(target)
+            facts.files = files
+            if connects, let blocking = target.blockingFile {
+                // The one case where libpq's attempt is not made: it would never return.
+                facts.attempt = .notMade(reason: "libpq's attempt was not made: it would wait forever reading \(blocking.path), which is not a regular file (psql hangs on it)")
+            } else if connects {
+                facts.attempt = await attempt(target, files: files)
+            }
+            if let authSource {
+                facts.simulation = await simulate(target, files: files, attempt: facts.attempt, source: authSource)
+            }
         }
-        let effective = options.effective()
-        var report = Report(ok: false, target: Self.target(options, effective: effective))
-        let explainer = FailureExplainer()
+        return Diagnoser(expiryWarningDays: expiryWarningDays).report(facts)
+    }
 
-        do {
-            try options.validate()
-        } catch let error as ConnectionError {
-            report.checks.append(.init(layer: .config, id: "options", status: .fail, summary: error.primaryMessage))
-            report.diagnosis = explainer.diagnose(error, options: options)
-            return report
-        } catch {
-            report.diagnosis = .init(code: .unknown, layer: .config, summary: "Unexpected error", explanation: "\(error)")
-            return report
-        }
-        report.checks.append(.init(layer: .config, id: "options", status: .pass,
-                                   summary: "options accepted (sslmode=\(effective["sslmode"] ?? "prefer"))"))
+    // MARK: Stage: libpq's own attempt
 
-        // client-files: a problem here means libpq cannot (or silently will not) do what was asked.
-        let inspector = ClientFilesInspector(expiryWarningDays: expiryWarningDays)
-        let files = filesCache?.inspect(options, with: inspector) ?? inspector.inspect(options)
-        report.checks.append(contentsOf: files.checks)
-        report.warnings.append(contentsOf: files.warnings)
-        if let diagnosis = files.diagnosis {
-            report.diagnosis = diagnosis
-            report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: nil))
-            return report
+    /// The limit passed to libpq's attempt. With a `connect_timeout`, libpq's own rule bounds each
+    /// host attempt and this only guards against a hang: every host's full timeout, with room to
+    /// spare, so libpq's timeout always fires first (its words, at psql's moment).
+    func overallLimit(_ target: ResolvedTarget) -> Duration {
+        if let seconds = target.effective["connect_timeout"].flatMap({ Int($0.trimmingScalars(in: .whitespaces)) }), seconds > 0 {
+            let hosts = max(target.effective.host.count, target.effective.hostaddr.count, 1)
+            return max(timeout, .seconds(max(seconds, 2) * hosts * 2 + 5))
         }
-        if !connects {
-            report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: nil, reason: "--no-connect"))
-            await applySimulation(to: &report, options: options, files: files, failure: nil, tlsUsed: nil)
-            report.ok = report.diagnosis == nil
-            return report
-        }
+        return timeout
+    }
 
+    func attempt(_ target: ResolvedTarget, files: ClientFilesInspector.Result) async -> AttemptFacts {
         let connection: Connection
         do {
-            connection = try await Connection.connect(options, timeout: timeout, logger: logger, inlineWait: inlineWait)
+            connection = try await Connection.connect(target.options, timeout: overallLimit(target), logger: logger,
+                                                      inlineWait: inlineWait)
         } catch let error as ConnectionError {
             var probe: TLSProbe.Result?
-            if explainer.wantsProbe(error) {
-                let host = effective.host.first ?? "localhost", port = effective.port.first ?? 5432
-                if let seen = TLSProbe.Result(handshakeOf: error, host: host, port: port) {
+            if FailureExplainer().wantsProbe(error) {
+                if let seen = TLSProbe.Result(handshakeOf: error, host: target.firstHost, port: target.firstPort) {
                     probe = seen
                 } else {
-                    probe = await TLSProbe(timeout: min(timeout, .seconds(10))).probe(options)
+                    probe = await TLSProbe(timeout: min(timeout, .seconds(10))).probe(target)
                 }
             }
-            let diagnosis = explainer.diagnose(error, options: options, evidence: .init(files: files, probe: probe))
-            report.diagnosis = diagnosis
-            if diagnosis.layer == .config {
-                report.checks = [.init(layer: .config, id: "options", status: .fail, summary: error.primaryMessage)]
-            } else if diagnosis.layer == .clientFiles {
-                // A client-file cause found through the attempt (e.g. the server's "unknown ca" for a
-                // missing intermediate): show where the attempt stopped as well.
-                report.checks.append(.init(layer: .clientFiles, id: "client-files-libpq", status: .fail, summary: diagnosis.summary))
-                // Under TLS 1.3 the server's alert about the client certificate arrives after the
-                // handshake, while libpq already waits for authentication: it is still a TLS event.
-                let stopped: Layer = error.primaryMessage.hasPrefix("SSL") ? .tls : max(FailureExplainer.layer(for: error.phase), .network)
-                report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: stopped,
-                                                                  summary: error.primaryMessage))
-            } else {
-                report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: diagnosis.layer, summary: diagnosis.summary))
-            }
-            if let probe, !probe.serverChain.isEmpty { report.tls = Self.tlsReport(probe) }
-            await applySimulation(to: &report, options: options, files: files, failure: error, tlsUsed: nil)
-            return report
+            return .failed(error, probe: probe)
         } catch {
-            report.diagnosis = .init(code: .unknown, layer: .network, summary: "Unexpected error", explanation: "\(error)")
-            return report
-        }
-
-        report.ok = true
-        report.timingsMilliseconds = connection.timings.phaseDurations.map { ($0.phase, $0.duration.milliseconds) }
-        if let tls = connection.tlsSession {
-            report.tls = Self.tlsReport(tls)
+            return .failed(ConnectionError(code: .connectionFailed, phase: .connecting, message: "\(error)"), probe: nil)
         }
         let view = await Self.serverView(connection)
-        report.server = view.report
-        report.checks.append(contentsOf: Self.successChecks(connection, report: report, serverDetail: view.detail))
         await connection.close()
-        // The CA names the server accepts come from libpq's own session: no second handshake.
-        report.tls?.clientCANames = connection.tlsSession?.clientCANames
-        report.warnings.append(contentsOf: warnings(connection, effective: effective, files: files, clientCANames: report.tls?.clientCANames ?? []))
-        await applySimulation(to: &report, options: options, files: files, failure: nil, tlsUsed: connection.tlsSession != nil)
-        if !report.warnings.isEmpty {
-            report.checks.append(.init(layer: .session, id: "session-risks", status: .warn,
-                                       summary: "\(report.warnings.count) warning\(report.warnings.count == 1 ? "" : "s") about this login"))
-        }
-        return report
+        return .connected(ConnectedFacts(
+            tls: connection.tlsSession, timings: connection.timings.phaseDurations.map { ($0.phase, $0.duration.milliseconds) },
+            server: view.report, serverDetail: view.detail,
+            sslmode: connection.effectiveOptions["sslmode"] ?? target.sslmode))
     }
-
-    static func target(_ options: ConnectionOptions, effective: ConnectionOptions) -> Report.Target {
-        Report.Target(host: effective["host"] ?? effective["hostaddr"], port: effective["port"], user: effective.user,
-                      dbname: effective.dbname, sslmode: effective["sslmode"], conninfo: options.redactedConninfo)
-    }
-
-    /// The layers after `checked`: pass before the failing one, fail for it, not checked after it
-    /// (all "not checked" when nothing was attempted).
-    static func layerChecks(after checked: Layer, failedAt failed: Layer?, summary: String = "",
-                            reason: String = "no connection attempted") -> [Report.Check] {
-        let layers: [(Layer, String, String)] = [
-            (.network, "tcp-connect", "reached the server"),
-            (.tls, "tls-handshake", "TLS handshake completed"),
-            (.authentication, "authentication", "authenticated"),
-            (.authorization, "authorization", "authorized"),
-        ]
-        return layers.filter { $0.0 > checked }.map { layer, id, passed in
-            guard let failed else { return .init(layer: layer, id: id, status: .skip, summary: "not checked: \(reason)") }
-            if layer < failed { return .init(layer: layer, id: id, status: .pass, summary: passed) }
-            if layer == failed { return .init(layer: layer, id: id, status: .fail, summary: summary) }
-            return .init(layer: layer, id: id, status: .skip, summary: "not checked")
-        }
-    }
-
-    static func successChecks(_ connection: Connection, report: Report, serverDetail: String? = nil) -> [Report.Check] {
-        var checks: [Report.Check] = []
-        checks.append(.init(layer: .network, id: "tcp-connect", status: .pass,
-                            summary: "connected to \(report.target.host ?? "?") port \(report.target.port ?? "?")"))
-        if let tls = connection.tlsSession {
-            let server = tls.serverCertificate.map { " · server certificate \($0.subject)" } ?? ""
-            checks.append(.init(layer: .tls, id: "tls-handshake", status: .pass,
-                                summary: "\(tls.protocolVersion ?? "TLS") \(tls.cipher ?? "")\(server)"))
-        } else {
-            checks.append(.init(layer: .tls, id: "tls-handshake", status: .warn, summary: "no TLS: the connection is not encrypted"))
-        }
-        let dn = report.server?.clientDN.map { " with client certificate \($0)" } ?? " without a client certificate"
-        checks.append(.init(layer: .authentication, id: "authentication", status: .pass,
-                            summary: "logged in as \(report.server?.currentUser ?? "?")\(dn)", detail: serverDetail))
-        checks.append(.init(layer: .authorization, id: "authorization", status: .pass,
-                            summary: "database \(report.target.dbname ?? "?") open"))
-        return checks
-    }
-
-    static func tlsReport(_ tls: TLSSession) -> Report.TLSReport {
-        Report.TLSReport(protocolVersion: tls.protocolVersion, cipher: tls.cipher,
-                         serverCertificate: tls.serverCertificate.map(summary))
-    }
-
-    static func tlsReport(_ probe: TLSProbe.Result) -> Report.TLSReport {
-        Report.TLSReport(protocolVersion: probe.protocolVersion, cipher: probe.cipher,
-                         serverCertificate: probe.serverChain.first.map(summary), clientCANames: probe.clientCANames)
-    }
-
-    static func summary(_ certificate: CertificateInfo) -> Report.CertificateSummary {
-        Report.CertificateSummary(subject: certificate.subject, issuer: certificate.issuer, san: certificate.subjectAlternativeNames,
-                                  notAfter: certificate.notAfter.map(iso8601))
-    }
-
-    /// `2027-01-15T08:00:00Z` (ISO 8601, UTC).
-    static func iso8601(_ date: Date) -> String { CertificateInfo.iso8601(date) }
 
     /// The server's view of the session: the JSON fields, and for people the session user,
     /// system_user (16+: the authenticated identity) and the backend's pg_stat_ssl row — read from
@@ -236,46 +145,98 @@ public struct LoginChecker: Sendable {
                 detail.joined(separator: "\n"))
     }
 
-    func warnings(_ connection: Connection, effective: ConnectionOptions, files: ClientFilesInspector.Result,
-                  clientCANames: [String]) -> [Report.Warning] {
-        var warnings: [Report.Warning] = []
-        let mode = connection.effectiveOptions["sslmode"] ?? effective["sslmode"] ?? "prefer"
-        if connection.tlsSession == nil, mode == "prefer" || mode == "allow" {
-            warnings.append(.init(code: .plaintextFallback,
-                                  summary: "sslmode=\(mode) connected without encryption: traffic, including any password, is readable on the network",
-                                  fixes: ["Use sslmode=verify-full with sslrootcert pointing at the server's CA."]))
-        } else if mode != "verify-full" {
-            let rootLoaded = files.rootCertificate?.exists == true && !files.rootCertificates.isEmpty
-            let what: String
-            if mode == "verify-ca" {
-                what = "sslmode=verify-ca checks the server's CA but not its name: any certificate from that CA can impersonate the server"
-            } else if connection.tlsSession != nil, rootLoaded {
-                what = "sslmode=\(mode) checks the server's chain only because \(files.rootCertificate?.path ?? "a root file") exists (libpq's rule), and never its name: a certificate for another host from that CA passes"
-            } else {
-                what = "sslmode=\(mode) does not verify the server's certificate: anyone on the network path can impersonate the server"
-            }
-            warnings.append(.init(code: .sslmodeUnverified, summary: what,
-                                  fixes: ["Use sslmode=verify-full with sslrootcert pointing at the CA that signed the server certificate."]))
+    // MARK: Stage: pg_hba.conf / pg_ident.conf simulation
+
+    func simulate(_ target: ResolvedTarget, files: ClientFilesInspector.Result, attempt: AttemptFacts?,
+                  source: AuthConfiguration.Source) async -> SimulationFacts {
+        let effective = target.effective
+        let user = effective.user.flatMap { $0.isEmpty ? nil : $0 } ?? ClientFilesInspector.currentUserName()
+        let database = effective.dbname.flatMap { $0.isEmpty ? nil : $0 } ?? user
+        let configuration = await AuthConfiguration.load(source, user: user, database: database,
+                                                         timeout: min(timeout, .seconds(10)), logger: logger)
+        var facts = SimulationFacts(configuration: configuration, user: user, database: database)
+        guard !configuration.hba.rules.isEmpty || !configuration.hba.errors.isEmpty else { return facts }
+
+        let host = target.firstHost
+        let unixSocket = host.hasPrefix("/")
+        let address = clientAddress
+            ?? (unixSocket ? nil : SourceAddress.toward(host: effective.hostaddr.first ?? host, port: target.firstPort))
+            ?? "127.0.0.1"
+        let ssl: Bool
+        switch attempt {
+        case .connected(let connected)?:
+            ssl = connected.tls != nil
+        case .failed(let error, _)? where FailureExplainer.decisiveAttempt(error) != nil:
+            let primary = FailureExplainer.decisiveAttempt(error)?.primary ?? ""
+            ssl = primary.hasSuffix("no encryption") ? false
+                : primary.hasSuffix("SSL encryption") ? true
+                : target.sslmode != "disable" && !unixSocket
+        default:
+            ssl = target.sslmode != "disable" && !unixSocket
         }
-        if let server = connection.tlsSession?.serverCertificate {
-            if let notAfter = server.notAfter, notAfter.timeIntervalSinceNow < Double(expiryWarningDays) * 86400 {
-                let days = Int(notAfter.timeIntervalSinceNow / 86400)
-                warnings.append(.init(code: .serverCertExpiring,
-                                      summary: "the server certificate expires in \(days) day\(days == 1 ? "" : "s") (\(Self.iso8601(notAfter)))",
-                                      fixes: ["Renew the server certificate (ssl_cert_file) and reload the server: SELECT pg_reload_conf()"]))
-            }
-            if server.isCA {
-                let signsClients = clientCANames.contains(server.subject)
-                warnings.append(.init(code: .serverCertIsCA,
-                                      summary: "the server certificate is itself a CA\(signsClients ? " and the server accepts client certificates it signed" : ""): whoever can read the server's key can mint certificates that \(signsClients ? "log in" : "this client trusts")",
-                                      fixes: ["Issue the server certificate from a separate CA (scripts/make-pki.sh shows how) and trust only that CA."]))
-            }
-            if !server.subjectAlternativeNames.contains(where: { $0.hasPrefix("DNS:") || $0.hasPrefix("IP:") }) {
-                warnings.append(.init(code: .serverCertCNOnly,
-                                      summary: "the server certificate names its host only in the CN, with no subjectAltName",
-                                      fixes: ["Reissue it with subjectAltName DNS:<host> (and IP:<address> if clients connect by address)."]))
-            }
-        }
-        return warnings
+        let leaf = files.clientChain.first
+        let request = HBASimulator.Request(connectionType: unixSocket ? .local : .tcp, ssl: ssl, clientAddress: address,
+                                           database: database, user: user, roleMemberships: configuration.roleMemberships,
+                                           certificateCommonName: leaf?.commonName, certificateDN: leaf?.subject,
+                                           clientCertificatePresented: ssl && files.sendsCertificate)
+        facts.address = address
+        facts.addressGiven = clientAddress != nil
+        facts.ssl = ssl
+        facts.outcome = HBASimulator(hba: configuration.hba, ident: configuration.ident).simulate(request)
+        return facts
     }
+}
+
+// MARK: Facts
+
+/// Everything the stages of one check found, as typed values: the ``Diagnoser``'s input.
+public struct CheckFacts: Sendable {
+    public var target: ResolvedTarget
+    /// Whether the simulation's client address was given (`--client-addr`) rather than found.
+    public var clientAddressGiven: Bool
+    /// The client files by libpq's rules; nil when the options are invalid.
+    public var files: ClientFilesInspector.Result?
+    /// libpq's own attempt; nil when none was made (`--no-connect`, invalid options).
+    public var attempt: AttemptFacts?
+    /// The pg_hba.conf/pg_ident.conf simulation; nil without `--hba` or `--admin`.
+    public var simulation: SimulationFacts?
+
+    public init(target: ResolvedTarget, clientAddressGiven: Bool = false) {
+        self.target = target
+        self.clientAddressGiven = clientAddressGiven
+    }
+}
+
+/// libpq's own attempt.
+public enum AttemptFacts: Sendable {
+    case connected(ConnectedFacts)
+    /// libpq's error, verbatim, and what a TLS probe of ours saw when libpq's message was not enough.
+    case failed(ConnectionError, probe: TLSProbe.Result?)
+    /// Not made because it could not end (a file libpq would wait on forever).
+    case notMade(reason: String)
+}
+
+/// What a successful attempt was.
+public struct ConnectedFacts: Sendable {
+    public var tls: TLSSession?
+    public var timings: [(phase: String, milliseconds: Double)]
+    public var server: Report.ServerReport
+    public var serverDetail: String?
+    /// The sslmode libpq used.
+    public var sslmode: String
+}
+
+/// The simulation of the server's pg_hba.conf/pg_ident.conf for this login.
+public struct SimulationFacts: Sendable {
+    public var configuration: AuthConfiguration
+    public var user: String
+    public var database: String
+    /// The client address the simulation used.
+    public var address: String?
+    /// Whether it was given (`--client-addr`) rather than found (the source address toward the server).
+    public var addressGiven = false
+    /// Whether the simulated connection uses SSL.
+    public var ssl: Bool?
+    /// The simulator's decision; nil when no pg_hba.conf rules could be read.
+    public var outcome: HBASimulator.Outcome?
 }

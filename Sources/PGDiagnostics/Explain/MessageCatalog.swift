@@ -49,7 +49,7 @@ public enum MessageCatalog {
                       fixes: ["Fix the sslcert path; pgconnect-check with the same options names the file."]),
                 Cause(code: .clientCertRequired, layer: .authentication,
                       cause: "No sslcert was given and ~/.postgresql/postgresql.crt does not exist for the OS user running the client (services, sudo and cron run with another home directory).",
-                      howToTell: "Which OS user runs the client, and its home directory (libpq 15/16 use the passwd entry, 17 $HOME).",
+                      howToTell: "Which OS user runs the client, and its home directory: libpq 15 and later read ~/.postgresql/ under $HOME when it is set and not empty, else under the passwd entry's home; libpq 14 and earlier the passwd entry only (sudo, cron and systemd set HOME differently).",
                       fixes: ["Name sslcert and sslkey explicitly."]),
                 Cause(code: .serverNoCA, layer: .authentication,
                       cause: "The server has no ssl_ca_file, so it never requests a client certificate.",

@@ -68,4 +68,7 @@ public struct WarningCode: RawRepresentable, Hashable, Sendable, Codable, Custom
     public static let serverCertCNOnly = Self("server-cert-cn-only")
     public static let defaultFileUsed = Self("default-file-used")
     public static let plaintextFallback = Self("plaintext-fallback")
+    /// libpq's own attempt contradicted a local prediction (the files predicted a failure and
+    /// libpq connected, or failed differently): libpq's result stands; the prediction was a bug.
+    public static let predictionContradicted = Self("prediction-contradicted")
 }

@@ -18,6 +18,7 @@ public struct JSONReportRenderer: Sendable {
         .object([
             ("schema_version", .int(Report.schemaVersion)),
             ("ok", .bool(report.ok)),
+            ("outcome", .string(report.outcome.rawValue)),
             ("target", .object([
                 ("host", .string(report.target.host)),
                 ("port", .string(report.target.port)),

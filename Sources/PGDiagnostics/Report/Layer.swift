@@ -19,14 +19,4 @@ public enum Layer: String, Sendable, Hashable, Codable, CaseIterable, Comparable
     public static func < (lhs: Layer, rhs: Layer) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
-
-    /// The `pgconnect-check` exit status for a login that failed in this layer (DESIGN.md).
-    public var failureExitStatus: Int32 {
-        switch self {
-        case .config, .clientFiles: 3
-        case .network, .tls: 2
-        case .authentication, .authorization: 1
-        case .session: 0
-        }
-    }
 }

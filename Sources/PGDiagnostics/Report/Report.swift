@@ -6,8 +6,11 @@ public struct Report: Sendable, Hashable {
     /// The JSON schema version (DESIGN.md); bumped only for incompatible changes.
     public static let schemaVersion = 1
 
-    /// Whether the login worked (warnings may still be present).
-    public var ok: Bool
+    /// What happened to the login; ``ok`` and ``exitStatus`` follow from it.
+    public var outcome: Outcome
+    /// Whether the login worked: libpq connected and authenticated (warnings may be present).
+    /// A check that did not connect is never ok.
+    public var ok: Bool { outcome == .connected }
     /// What was connected to, with secrets redacted.
     public var target: Target
     /// Each check, in layer order.
@@ -24,9 +27,9 @@ public struct Report: Sendable, Hashable {
     public var timingsMilliseconds: [(phase: String, milliseconds: Double)]
 
     /// Creates a report.
-    public init(ok: Bool, target: Target, checks: [Check] = [], diagnosis: Diagnosis? = nil, warnings: [Warning] = [],
+    public init(outcome: Outcome, target: Target, checks: [Check] = [], diagnosis: Diagnosis? = nil, warnings: [Warning] = [],
                 tls: TLSReport? = nil, server: ServerReport? = nil, timingsMilliseconds: [(phase: String, milliseconds: Double)] = []) {
-        self.ok = ok
+        self.outcome = outcome
         self.target = target
         self.checks = checks
         self.diagnosis = diagnosis
@@ -36,22 +39,44 @@ public struct Report: Sendable, Hashable {
         self.timingsMilliseconds = timingsMilliseconds
     }
 
-    /// The `pgconnect-check` exit status: 0 connected, 1 refused by the server, 2 no usable
-    /// connection, 3 the local setup cannot work.
+    /// The `pgconnect-check` exit status, from the outcome alone: 0 connected, 1 refused by the
+    /// server, 2 no usable connection, 3 the local setup cannot work (nothing usable was sent),
+    /// 4 not attempted (`--no-connect`) and nothing found that would stop the login. A
+    /// `--no-connect` check that predicts a failure exits 3: the setup it was given cannot work.
     public var exitStatus: Int32 {
-        if ok { return 0 }
-        return diagnosis?.layer.failureExitStatus ?? 2
+        switch outcome {
+        case .connected: 0
+        case .refused: 1
+        case .unreachable: 2
+        case .localSetup: 3
+        case .notAttempted: diagnosis == nil ? 4 : 3
+        }
+    }
+
+    /// What happened to a login, as libpq saw it.
+    public enum Outcome: String, Sendable, Hashable, CaseIterable {
+        /// libpq connected and the server authenticated and authorized the login.
+        case connected
+        /// The server was reached and refused the login (authentication or authorization).
+        case refused
+        /// No usable connection: the network or the TLS handshake failed.
+        case unreachable
+        /// The local setup cannot work: libpq refused the options or its own files before the
+        /// server could decide anything.
+        case localSetup = "local-setup"
+        /// No attempt was made (`--no-connect`): only local checks and the simulation ran.
+        case notAttempted = "not-attempted"
     }
 
     public static func == (lhs: Report, rhs: Report) -> Bool {
-        lhs.ok == rhs.ok && lhs.target == rhs.target && lhs.checks == rhs.checks && lhs.diagnosis == rhs.diagnosis
+        lhs.outcome == rhs.outcome && lhs.target == rhs.target && lhs.checks == rhs.checks && lhs.diagnosis == rhs.diagnosis
             && lhs.warnings == rhs.warnings && lhs.tls == rhs.tls && lhs.server == rhs.server
             && lhs.timingsMilliseconds.map(\.phase) == rhs.timingsMilliseconds.map(\.phase)
             && lhs.timingsMilliseconds.map(\.milliseconds) == rhs.timingsMilliseconds.map(\.milliseconds)
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(ok)
+        hasher.combine(outcome)
         hasher.combine(target)
         hasher.combine(diagnosis)
     }

@@ -63,6 +63,8 @@ public struct TextReportRenderer: Sendable {
                 lines.append(bold("libpq said"))
                 for line in message.split(separator: "\n", omittingEmptySubsequences: false) { lines.append("  " + line) }
             }
+        } else if report.outcome == .notAttempted {
+            lines.append(paint("- Not attempted (--no-connect): the local checks found nothing that stops this login; nothing was sent to the server.", 33, bold: true))
         } else if report.ok {
             var summary = "Connected"
             if let user = report.server?.currentUser { summary += " as \(user)" }

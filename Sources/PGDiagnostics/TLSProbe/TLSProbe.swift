@@ -68,8 +68,12 @@ public struct TLSProbe: Sendable {
 
     /// Probes the first host of `options` (after libpq's environment and defaults). Returns
     /// nil for Unix-socket hosts, where PostgreSQL never uses TLS.
-    public func probe(_ options: ConnectionOptions) async -> Result? {
-        let effective = options.effective()
+    public func probe(_ options: ConnectionOptions) async -> Result? { await probe(ResolvedTarget(options)) }
+
+    /// Probes the first host of a resolved login, with the files libpq would use.
+    public func probe(_ target: ResolvedTarget) async -> Result? {
+        let effective = target.effective
+        let files = target.files
         let host = effective.host.first ?? "localhost"
         if host.hasPrefix("/") || host.hasPrefix("@") { return nil }
         let address = effective.hostaddr.first.flatMap { $0.isEmpty ? nil : $0 } ?? host
@@ -78,7 +82,7 @@ public struct TLSProbe: Sendable {
         return await withCheckedContinuation { continuation in
             DispatchQueue(label: "pgconnect.tls-probe").async {
                 continuation.resume(returning: ProbeSession(host: host, address: address, port: port, options: effective,
-                                                            timeout: timeout).run())
+                                                            files: files, timeout: timeout).run())
             }
         }
     }
@@ -90,10 +94,12 @@ private final class ProbeSession {
     let address: String
     let port: Int
     let options: ConnectionOptions
+    let files: LibPQFiles
     let timeout: Duration
     var result: TLSProbe.Result
 
-    init(host: String, address: String, port: Int, options: ConnectionOptions, timeout: Duration) {
+    init(host: String, address: String, port: Int, options: ConnectionOptions, files: LibPQFiles, timeout: Duration) {
+        self.files = files
         self.host = host
         self.address = address
         self.port = port
@@ -210,13 +216,12 @@ private final class ProbeSession {
         SSL_CTX_set_default_passwd_cb_userdata(context, unmanagedPassphrase.toOpaque())
 
         // Root certificates and CRLs, exactly where libpq would find them.
-        let home = ClientFilesInspector.libpqHomeDirectory()
-        let rootPath = options.sslrootcert.flatMap { $0.isEmpty ? nil : $0 } ?? home.map { $0 + "/.postgresql/root.crt" }
+        let rootPath = files.rootCertificate?.path
         if let rootPath, FileManager.default.fileExists(atPath: rootPath),
            SSL_CTX_load_verify_locations(context, rootPath, nil) == 1 {
             result.verifiedAgainstRoot = true
             let store = SSL_CTX_get_cert_store(context)
-            let crlPath = options.sslcrl.flatMap { $0.isEmpty ? nil : $0 } ?? home.map { $0 + "/.postgresql/root.crl" }
+            let crlPath = files.crl?.path
             if let crlPath, FileManager.default.fileExists(atPath: crlPath),
                X509_STORE_load_locations(store, crlPath, nil) == 1 {
                 X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL))
@@ -230,8 +235,8 @@ private final class ProbeSession {
         ERR_clear_error()
 
         // The client certificate, as libpq loads it (only when its files are there).
-        let certPath = options.sslcert.flatMap { $0.isEmpty ? nil : $0 } ?? home.map { $0 + "/.postgresql/postgresql.crt" }
-        let keyPath = options.sslkey.flatMap { $0.isEmpty ? nil : $0 } ?? home.map { $0 + "/.postgresql/postgresql.key" }
+        let certPath = files.certificate?.path
+        let keyPath = files.key?.path
         if let certPath, let keyPath, FileManager.default.fileExists(atPath: certPath),
            SSL_CTX_use_certificate_chain_file(context, certPath) == 1,
            SSL_CTX_use_PrivateKey_file(context, keyPath, SSL_FILETYPE_PEM) == 1 {
