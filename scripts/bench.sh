@@ -285,6 +285,12 @@ values_of connect_us "$R/c.connect.out" >"$R/c.connect.us"
 values_of connect_us "$R/swift.connect.out" >"$R/swift.connect.us"
 values_of select1_per_s "$R/c.select1.out" >"$R/c.select1.rate"
 values_of select1_per_s "$R/swift.select1.out" >"$R/swift.select1.rate"
+# Client CPU (user + sys of the benchmark process, getrusage around the measured loop): one
+# value per run, per connect (connect + close) and per query.
+values_of connect_cpu_us "$R/c.connect.out" >"$R/c.connect.cpu"
+values_of connect_cpu_us "$R/swift.connect.out" >"$R/swift.connect.cpu"
+values_of select1_cpu_us "$R/c.select1.out" >"$R/c.select1.cpu"
+values_of select1_cpu_us "$R/swift.select1.out" >"$R/swift.select1.cpu"
 values_of decode_ms "$R/c.decode.out" >"$R/c.decode.ms"
 values_of decode_ms "$R/swift.decode.out" >"$R/swift.decode.ms"
 
@@ -314,6 +320,8 @@ row() {
 
 connect_ratio=$(ratio "$(median "$R/swift.connect.us")" "$(median "$R/c.connect.us")")
 select1_ratio=$(ratio "$(median "$R/swift.select1.rate")" "$(median "$R/c.select1.rate")")
+connect_cpu_ratio=$(ratio "$(median "$R/swift.connect.cpu")" "$(median "$R/c.connect.cpu")")
+select1_cpu_ratio=$(ratio "$(median "$R/swift.select1.cpu")" "$(median "$R/c.select1.cpu")")
 decode_ratio=$(ratio "$(median "$R/c.decode.ms")" "$(median "$R/swift.decode.ms")")
 check_vs_psql=$(ratio "$(median "$R/check.wall")" "$(median "$R/psql.wall")")
 check_fail_vs_psql=$(ratio "$(median "$R/check_fail.wall")" "$(median "$R/psql_fail.wall")")
@@ -336,7 +344,9 @@ printf 'pgconnect benchmark (%s run%s; A and B alternate: %d rounds, %d for conn
 printf '%-40s %-29s %-29s %7s  %-7s\n' "measurement: A / B" "A: median [min–max] n" "B: median [min–max] n" "ratio" "target"
 row "connect+login µs: PGConnect / libpq" "$R/swift.connect.us" "$R/c.connect.us" "$connect_ratio" "<=" 1.05 \
     "$R/swift.connect.rounds" "$R/c.connect.rounds"
+row "  CPU µs/connect: PGConnect / libpq" "$R/swift.connect.cpu" "$R/c.connect.cpu" "$connect_cpu_ratio" "" ""
 row "SELECT 1 per s: PGConnect / libpq" "$R/swift.select1.rate" "$R/c.select1.rate" "$select1_ratio" ">=" 0.95
+row "  CPU µs/query: PGConnect / libpq" "$R/swift.select1.cpu" "$R/c.select1.cpu" "$select1_cpu_ratio" "" ""
 row "decode 100k rows ms: libpq / PGConnect" "$R/c.decode.ms" "$R/swift.decode.ms" "$decode_ratio" ">=" 0.8
 row "check ok ms: pgconnect-check / psql" "$R/check.wall" "$R/psql.wall" "$check_vs_psql" "<=" 1.5
 row "check fail ms: pgconnect-check / psql" "$R/check_fail.wall" "$R/psql_fail.wall" "$check_fail_vs_psql" "<=" 1.5
@@ -347,10 +357,13 @@ if ((targets_supported)); then
     row "--targets ms: 50 targets / 1" "$R/targets50.wall" "$R/targets1.wall" "$targets50_vs_1" "<=" 6
     printf '%-40s %-59s %7s\n' "  floor: 50 logins' CPU / $cores cores / 1" "(one login: $per_login ms CPU, client + server)" "$targets50_floor"
 fi
-echo "(ratio: of the medians; connect rows: [min–max] of the per-round medians, other rows: of all samples)"
+echo "(ratio: of the medians; connect rows: [min–max] of the per-round medians, other rows: of all samples;"
+echo " client CPU: user + sys of the benchmark process (all its threads) from getrusage around the measured loop, one value per run)"
 echo
 echo "connect_ratio $connect_ratio"
+echo "connect_cpu_ratio $connect_cpu_ratio"
 echo "select1_ratio $select1_ratio"
+echo "select1_cpu_ratio $select1_cpu_ratio"
 echo "decode_ratio $decode_ratio"
 echo "check_vs_psql $check_vs_psql"
 echo "check_fail_vs_psql $check_fail_vs_psql"

@@ -28,6 +28,8 @@ failed=()
 part() { printf '\n== %s\n' "$1" >&2; }
 
 part "AddressSanitizer + LeakSanitizer: the whole suite"
+# The log lives in the scratch folder, which a fresh clone does not have yet.
+mkdir -p "$root/.build-asan"
 # Memory errors fail at once; for leaks only direct ones count: the indirect ones LSan lists are
 # reachable only from the suppressed Foundation/XCTest leaks (scripts/lsan.supp).
 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp" \

@@ -5,10 +5,16 @@
  * shapes, so the ratios show what PGConnect adds:
  *
  *   pgconnect-bench-c connect N CONNINFO   N connects + certificate logins (PQconnectdbParams),
- *                                          after one warm-up; prints "connect_us <µs>" per connect
+ *                                          after one warm-up; prints "connect_us <µs>" per connect,
+ *                                          then "connect_cpu_us <µs> user_us <µs> sys_us <µs>":
+ *                                          the process's CPU per connect + close over the N
  *   pgconnect-bench-c select1 N CONNINFO   N sequential "SELECT 1" (PQsendQueryParams, text
  *                                          format, PQgetResult until NULL; the value is read);
- *                                          prints "select1_per_s <rate>"
+ *                                          prints "select1_per_s <rate>", then
+ *                                          "select1_cpu_us <µs> user_us <µs> sys_us <µs>" per query
+ *
+ * CPU is getrusage(RUSAGE_SELF) around the measured loop (all threads of the process, user +
+ * system), as pgconnect-bench measures it.
  *   pgconnect-bench-c decode K ROWS CONNINFO
  *                                          K times: fetch ROWS rows x (int, text, timestamp, bool)
  *                                          and decode every value (strtol, text length, timestamp
@@ -44,6 +50,24 @@ static double now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* The process's CPU time so far (all threads), user and system, in µs. */
+struct cpu {
+    double user, sys;
+};
+static struct cpu cpu_now(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (struct cpu){(double)usage.ru_utime.tv_sec * 1e6 + (double)usage.ru_utime.tv_usec,
+                        (double)usage.ru_stime.tv_sec * 1e6 + (double)usage.ru_stime.tv_usec};
+}
+
+/* "NAME <µs> user_us <µs> sys_us <µs>": CPU per operation between two cpu_now() readings. */
+static void print_cpu(const char *name, struct cpu before, struct cpu after, long operations) {
+    double user = (after.user - before.user) / (double)operations;
+    double sys = (after.sys - before.sys) / (double)operations;
+    printf("%s %.2f user_us %.2f sys_us %.2f\n", name, user + sys, user, sys);
 }
 
 static void die(const char *what, const char *message) {
@@ -86,13 +110,19 @@ static long parse_count(const char *text) {
 
 static int cmd_connect(long n, const char *conninfo) {
     PQfinish(connect_conninfo(conninfo)); /* warm-up: libraries, OpenSSL init, page cache */
+    double *elapsed = calloc((size_t)n, sizeof *elapsed);
+    if (elapsed == NULL) die("connect", "out of memory");
+    struct cpu before = cpu_now();
     for (long i = 0; i < n; i++) {
         double start = now_us();
         PGconn *conn = connect_conninfo(conninfo);
-        double elapsed = now_us() - start;
+        elapsed[i] = now_us() - start;
         PQfinish(conn);
-        printf("connect_us %.1f\n", elapsed);
     }
+    struct cpu after = cpu_now();
+    for (long i = 0; i < n; i++) printf("connect_us %.1f\n", elapsed[i]);
+    print_cpu("connect_cpu_us", before, after, n);
+    free(elapsed);
     return 0;
 }
 
@@ -104,6 +134,7 @@ static int cmd_select1(long n, const char *conninfo) {
         sum += strtol(PQgetvalue(result, 0, 0), NULL, 10);
         PQclear(result);
     }
+    struct cpu before = cpu_now();
     double start = now_us();
     for (long i = 0; i < n; i++) {
         PGresult *result = query(conn, "SELECT 1", 0, NULL);
@@ -111,8 +142,10 @@ static int cmd_select1(long n, const char *conninfo) {
         PQclear(result);
     }
     double elapsed = now_us() - start;
+    struct cpu after = cpu_now();
     if (sum != n + 100) die("select1", "wrong answer");
     printf("select1_per_s %.1f\n", (double)n / (elapsed / 1e6));
+    print_cpu("select1_cpu_us", before, after, n);
     PQfinish(conn);
     return 0;
 }

@@ -7,9 +7,12 @@
 //   pgconnect-bench connect N CONNINFO        Connection.connect + close, N times after a warm-up;
 //                                             "connect_us <µs>" per connect (the connect only),
 //                                             then where it went: before_us (until libpq starts),
-//                                             libpq_us (libpq's connect), after_us (to the caller)
+//                                             libpq_us (libpq's connect), after_us (to the caller);
+//                                             then "connect_cpu_us <µs> user_us <µs> sys_us <µs>":
+//                                             the process's CPU per connect + close over the N
 //   pgconnect-bench select1 N CONNINFO        N sequential `SELECT 1` (connection.query, `.int`);
-//                                             "select1_per_s <rate>"
+//                                             "select1_per_s <rate>", then
+//                                             "select1_cpu_us <µs> user_us <µs> sys_us <µs>" per query
 //   pgconnect-bench decode K ROWS CONNINFO    K times: fetch ROWS rows × (int, text, timestamp,
 //                                             bool) and read them with `.int`, `.string`, `.date`,
 //                                             `.bool`; "decode_ms <ms>" per fetch, "decode_checksum <n>"
@@ -19,6 +22,10 @@
 //                                             ("check_first_us", cold) and N more ("check_us")
 //   pgconnect-bench probe N CONNINFO          TLSProbe().probe alone ("probe_us")
 //   pgconnect-bench inspect N CONNINFO        ClientFilesInspector().inspect alone ("inspect_us")
+//
+// CPU is getrusage(RUSAGE_SELF) around the measured loop: every thread of the process (the
+// caller's, the connections' queues, Swift's cooperative pool), user + system, as
+// pgconnect-bench-c measures it.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -69,6 +76,30 @@ func format(_ value: Double, _ decimals: Int) -> String {
     return "\(scaled / scale)." + String(repeating: "0", count: decimals - fraction.count) + fraction
 }
 
+/// The process's CPU time so far (all threads): user and system, in µs.
+struct CPUTime {
+    var user: Double
+    var system: Double
+
+    static func now() -> CPUTime {
+        var usage = rusage()
+        #if canImport(Glibc)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        #endif
+        func us(_ time: timeval) -> Double { Double(time.tv_sec) * 1e6 + Double(time.tv_usec) }
+        return CPUTime(user: us(usage.ru_utime), system: us(usage.ru_stime))
+    }
+
+    /// "NAME <µs> user_us <µs> sys_us <µs>": the CPU per operation since `before`.
+    func line(_ name: String, since before: CPUTime, operations: Int) -> String {
+        let user = (self.user - before.user) / Double(operations)
+        let system = (self.system - before.system) / Double(operations)
+        return "\(name) \(format(user + system, 2)) user_us \(format(user, 2)) sys_us \(format(system, 2))"
+    }
+}
+
 func connect(_ options: ConnectionOptions) async -> Connection {
     do {
         return try await Connection.connect(options)
@@ -80,17 +111,24 @@ func connect(_ options: ConnectionOptions) async -> Connection {
 func benchConnect(_ count: Int, _ options: ConnectionOptions) async {
     await connect(options).close()  // warm-up: libraries, OpenSSL init, page cache
     let clock = ContinuousClock()
+    var measured: [(start: ContinuousClock.Instant, end: ContinuousClock.Instant, timings: ConnectionTimings)] = []
+    measured.reserveCapacity(count)
+    let before = CPUTime.now()
     for _ in 0..<count {
         let start = clock.now
         let connection = await connect(options)
         let end = clock.now
         await connection.close()
+        measured.append((start, end, connection.timings))
+    }
+    let after = CPUTime.now()
+    for (start, end, timings) in measured {
         // Diagnostics: from the call to libpq's start, libpq's own connect, and from libpq's
         // CONNECTION_OK to the caller (TLS session, effective options, the hop back).
-        let timings = connection.timings
         let ready = timings.start + (timings.ready ?? .zero)
         FileHandleOutput.line("connect_us \(format(microseconds(end - start), 1)) before_us \(format(microseconds(timings.start - start), 1)) libpq_us \(format(microseconds(timings.ready ?? .zero), 1)) after_us \(format(microseconds(end - ready), 1))")
     }
+    FileHandleOutput.line(after.line("connect_cpu_us", since: before, operations: count))
 }
 
 func benchSelect1(_ count: Int, _ options: ConnectionOptions) async {
@@ -101,13 +139,16 @@ func benchSelect1(_ count: Int, _ options: ConnectionOptions) async {
             sum += try await connection.query("SELECT 1")[0][0].int ?? 0
         }
         let clock = ContinuousClock()
+        let before = CPUTime.now()
         let start = clock.now
         for _ in 0..<count {
             sum += try await connection.query("SELECT 1")[0][0].int ?? 0
         }
         let elapsed = clock.now - start
+        let after = CPUTime.now()
         guard sum == count + 100 else { fail("select1", BenchError.wrongAnswer) }
         FileHandleOutput.line("select1_per_s \(format(Double(count) / (microseconds(elapsed) / 1e6), 1))")
+        FileHandleOutput.line(after.line("select1_cpu_us", since: before, operations: count))
     } catch {
         fail("select1", error)
     }

@@ -218,7 +218,7 @@ final class ConnectTimeoutTests: XCTestCase {
     /// Connects with `conninfo` through pgconnect (only libpq's connect_timeout limits it)
     /// while psql connects with the same conninfo and `environment` beside it.
     func compare(_ conninfo: String, environment: [String: String] = [:],
-                 inlineWait: Duration = Connection.inlineWaitLimit) async throws -> (Ours, Psql) {
+                 inlineWait: Duration = .zero) async throws -> (Ours, Psql) {
         let path: String = psqlPath
         async let psql = Self.runPsql(path, conninfo, environment: environment)
         let options = try ConnectionOptions(conninfo: conninfo)

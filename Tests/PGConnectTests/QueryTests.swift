@@ -95,7 +95,7 @@ final class QueryTests: XCTestCase {
         XCTAssertFalse(connection.isClosed)
     }
 
-    /// A query that waits for the server longer than ``Connection/inlineWaitLimit`` must not hold
+    /// A query that waits for the server (by default: any wait, on the connection's queue) must not hold
     /// a cooperative thread: with more slow queries than the pool has threads, other tasks still run.
     func testSlowQueriesDoNotHoldTheCooperativePool() async throws {
         guard let server = TestServer.shared else { throw XCTSkip("needs the test server") }
@@ -114,6 +114,27 @@ final class QueryTests: XCTestCase {
         XCTAssertLessThan(waited, .milliseconds(300), "a quick query waited for the slow ones")
         for task in slow { _ = try await task.value }
         for connection in connections { await connection.close() }
+    }
+
+    /// By default nothing waits on the calling thread; a query spins for its answer only while the
+    /// connection's answers come within the spin limit, and a slow one is forgotten after a few quick ones.
+    func testQueriesSpinOnlyWhileAnswersAreQuick() async throws {
+        XCTAssertEqual(connection.inlineWait, .zero)
+        var pace = AnswerPace()
+        XCTAssertTrue(pace.isQuick, "a new connection tries")
+        pace.record(.microseconds(40))
+        XCTAssertTrue(pace.isQuick)
+        pace.record(.seconds(2))
+        XCTAssertFalse(pace.isQuick, "a slow answer: the next query goes straight to the queue")
+        for _ in 0..<3 { pace.record(.microseconds(30)) }
+        XCTAssertTrue(pace.isQuick, "quick again after three quick answers")
+        for _ in 0..<8 { pace.record(QueryOperation.spinLimit + .microseconds(50)) }
+        XCTAssertFalse(pace.isQuick, "answers just past the limit: no spinning")
+        // A query spins, a slow one goes to the queue, and the connection answers as before.
+        let quick = try await connection.query("SELECT 1")
+        let slow = try await connection.query("SELECT 2 FROM pg_sleep(0.01)")
+        let after = try await connection.query("SELECT 3")
+        XCTAssertEqual([quick[0][0].int, slow[0][0].int, after[0][0].int], [1, 2, 3])
     }
 
     /// A connection allowed to wait long on the calling thread (a one-shot tool's choice) still

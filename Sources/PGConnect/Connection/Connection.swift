@@ -11,14 +11,16 @@ import Synchronization
 /// A connection to PostgreSQL through libpq, made and used without blocking Swift's
 /// cooperative thread pool.
 ///
-/// One operation at a time uses the connection, in the order they were asked for. Connecting
-/// and anything that may wait long runs on the connection's own serial dispatch queue, where
-/// waits for the socket use `poll`, so a slow network or a blocking DNS lookup inside libpq never
-/// stalls other tasks. A query, and a connect to an address (no name to look up), starts on the
-/// calling thread and finishes there when each wait for the server ends within ``inlineWait``
-/// (by default ``inlineWaitLimit``: a local or LAN round trip, no thread switch, as fast as libpq's
-/// own `PQexec`); a slower one moves to the queue. Cancelling the calling task stops a connect or a
-/// query.
+/// One operation at a time uses the connection, in the order they were asked for. Every blocking
+/// wait for the server runs on the connection's own serial dispatch queue, in `poll`, so a slow
+/// network, a slow query or a blocking DNS lookup inside libpq never holds one of Swift's
+/// cooperative threads. What needs no wait runs on the calling thread: a query is sent there
+/// (libpq's non-blocking send), and a quick answer is read there (while the connection's answers
+/// come within 100 µs, the calling thread checks for it without blocking for up to that long:
+/// see ``query(_:_:)``); a connect to an address (no name to look up) starts there. A one-shot
+/// tool that runs nothing else meanwhile may opt in to waiting on the calling thread with
+/// ``connect(_:timeout:logger:inlineWait:)``, which saves the thread switches. Cancelling the
+/// calling task stops a connect or a query.
 ///
 /// ```swift
 /// let connection = try await Connection.connect(options, timeout: .seconds(10))
@@ -40,12 +42,8 @@ public final class Connection: Sendable {
     public var effectiveOptions: ConnectionOptions { conninfo.options }
     private let conninfo: ConninfoSnapshot
 
-    /// How long a query may wait for the server on the calling thread before it moves to the
-    /// connection's queue: long enough for a round trip on the same machine or network, short
-    /// enough that Swift's cooperative threads are not held for long.
-    public static let inlineWaitLimit: Duration = .milliseconds(1)
-    /// How long this connection's operations may wait on the calling thread (see
-    /// ``connect(_:timeout:logger:inlineWait:)``).
+    /// How long this connection's operations may wait for the server on the calling thread (see
+    /// ``connect(_:timeout:logger:inlineWait:)``); zero, the default, never waits there.
     public let inlineWait: Duration
 
     let handle: PGConnHandle
@@ -83,14 +81,15 @@ public final class Connection: Sendable {
     ///     attempt (none when it is unset or 0, as in libpq).
     ///   - logger: receives connection events and server notices.
     ///   - inlineWait: how long the connect, and later each query, may wait for the server on the
-    ///     calling thread before moving to the connection's queue. Keep the default in a service;
-    ///     a command-line tool that makes one connection and runs nothing else meanwhile may pass
-    ///     its whole timeout and save the thread switches.
+    ///     calling thread (in `poll`, with that timeout) before moving to the connection's queue.
+    ///     Keep the default, zero, in a service and in anything that runs other tasks meanwhile:
+    ///     every wait then runs on the queue. A command-line tool that makes one connection and
+    ///     runs nothing else meanwhile may pass its whole timeout and save the thread switches.
     /// - Throws: ``ConnectionError`` with libpq's message, the SQLSTATE of a server error, and
     ///   the phase reached; ``ConnectionError/Code/cancelled`` if the task is cancelled.
     public static func connect(_ options: ConnectionOptions, timeout: Duration? = nil,
                                logger: Logger = Logger(label: "pgconnect"),
-                               inlineWait: Duration = inlineWaitLimit) async throws -> Connection {
+                               inlineWait: Duration = .zero) async throws -> Connection {
         try options.validate()
         KeyPassphraseHook.install()
         let queue = DispatchQueue(label: "pgconnect.connection")
@@ -99,10 +98,11 @@ public final class Connection: Sendable {
                                          inlineWait: inlineWait, queue: queue, waiter: waiter, logger: logger)
         let cancellation = OperationCancellation()
         return try await withTaskCancellationHandler {
-            // Without a host name to look up, libpq's start and every wait that ends within
-            // inlineWait (the TCP connect, a quick server) run on the calling thread; the
-            // first longer wait moves the attempt to the connection's queue. A host name keeps the
-            // whole attempt on the queue: libpq resolves it with a blocking getaddrinfo.
+            // Without a host name to look up, libpq's start (a non-blocking TCP connect) and every
+            // wait that ends within inlineWait run on the calling thread; the first wait past it
+            // (with the default zero: the first wait) moves the attempt to the connection's queue.
+            // A host name keeps the whole attempt on the queue: libpq resolves it with a blocking
+            // getaddrinfo.
             if ConnectOperation.needsNoLookup(options),
                let connection = try operation.advance(inlineUntil: .now + inlineWait, cancellation: cancellation) {
                 return connection

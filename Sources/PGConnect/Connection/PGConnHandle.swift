@@ -14,6 +14,8 @@ final class PGConnHandle: @unchecked Sendable {
     private let closed = Atomic<Bool>(false)
     /// Passed to libpq's notice receiver; lives as long as the `PGconn`.
     let notices: NoticeSink
+    /// How quickly the server has been answering queries (used by the operation holding the gate).
+    var answerPace = AnswerPace()
 
     init(_ pointer: OpaquePointer, logger: Logger) {
         self.pointer = pointer

@@ -13,9 +13,13 @@ extension Connection {
     /// let result = try await connection.query("SELECT $1::int + 1 AS n", [41])
     /// result[0]["n"]?.int  // 42
     /// ```
-    /// When no other operation is using the connection, the query is sent and its answer read on
-    /// the calling thread as long as each wait for the server stays within
-    /// ``Connection/inlineWait``; a longer wait moves the rest to the connection's queue.
+    /// When no other operation is using the connection, the query is sent on the calling thread
+    /// (libpq's non-blocking send), and an answer that comes at once is read there: while this
+    /// connection's answers have been coming within 100 µs (a local round trip), the calling
+    /// thread checks the socket without blocking for up to that long, which costs less CPU than
+    /// the switch to another thread and back. Any other wait runs on the connection's queue, so
+    /// a cooperative thread never blocks in `poll`. A connection made with `inlineWait:` (a
+    /// one-shot tool) instead waits on the calling thread up to that long.
     /// Cancelling the task sends a cancel request to the server and waits for it to stop.
     /// - Throws: ``ConnectionError`` with code ``ConnectionError/Code/server`` and the server's
     ///   SQLSTATE, message, detail and hint; or ``ConnectionError/Code/connectionClosed``.
@@ -24,28 +28,25 @@ extension Connection {
         guard gate.tryEnter() else {
             return try await run { cancellation in try operation.complete(cancellation: cancellation) }
         }
-        // The fast path: this thread holds the gate.
+        // This thread holds the gate: send, and read what is there without waiting (or, opted
+        // in, waiting up to inlineWait).
         let cancellation = OperationCancellation()
-        let progress: QueryOperation.Progress
-        do {
-            progress = try await withTaskCancellationHandler {
-                try operation.advance(until: .now + inlineWait, cancellation: cancellation)
-            } onCancel: { [waiter] in
-                waiter.cancel(cancellation)
-            }
-        } catch {
-            handle.noteStatus()
-            gate.leave()
-            throw error
-        }
-        if case .done(let result) = progress {
-            handle.noteStatus()
-            gate.leave()
-            return result
-        }
-        // The server takes longer: wait on the queue, still holding the gate.
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
+            let progress: QueryOperation.Progress
+            do {
+                progress = try operation.advance(until: .now + inlineWait, cancellation: cancellation)
+            } catch {
+                handle.noteStatus()
+                gate.leave()
+                throw error
+            }
+            if case .done(let result) = progress {
+                handle.noteStatus()
+                gate.leave()
+                return result
+            }
+            // The answer is not there yet: wait on the queue, still holding the gate.
+            return try await withCheckedThrowingContinuation { continuation in
                 finishOnQueue({ cancellation in try operation.complete(cancellation: cancellation) },
                               cancellation: cancellation, continuation)
             }
@@ -72,6 +73,8 @@ final class QueryOperation: @unchecked Sendable {
     private let parameters: [String?]
     private var sent = false
     private var flushed = false
+    /// When the query was fully written; cleared when the first of the answer is there.
+    private var sentAt: ContinuousClock.Instant?
     private var last: ResultHandle?
     private var firstError: ConnectionError?
 
@@ -90,14 +93,20 @@ final class QueryOperation: @unchecked Sendable {
         return result
     }
 
+    /// How long an inline call checks for a quick answer without blocking (``spinForAnswer``),
+    /// while the connection's recent answers came within it: a round trip to a server on the same
+    /// machine or network. A query on such a connection then finishes on the calling thread with
+    /// no thread switch; spinning up to this long costs less CPU than the switch to the
+    /// connection's queue and back, and holds the cooperative thread no longer than a short query's
+    /// own work does.
+    static let spinLimit: Duration = .microseconds(100)
+
     /// Sends the query (once) and reads its results until it completes, or until a wait for the
     /// socket would pass `deadline` (then `.waiting`, with the state kept for the next call).
-    /// An inline call (`deadline` given) waits without a timer of its own: the process's
-    /// ``InlineWaitWatchdog`` ends its waits once `deadline` has passed.
+    /// An inline call (`deadline` given) checks for the answer without blocking (and spins for a
+    /// quick one: ``spinForAnswer``), then waits in `poll` (with its timeout) only until
+    /// `deadline`; with a deadline already past (the default, zero `inlineWait`), never.
     func advance(until deadline: ContinuousClock.Instant?, cancellation: OperationCancellation) throws -> Progress {
-        let watch = deadline.map { InlineWaitWatchdog.Ticket(deadline: $0, waiter: waiter) }
-        if let watch { InlineWaitWatchdog.shared.watch(watch) }
-        defer { if let watch { InlineWaitWatchdog.shared.release(watch) } }
         guard let conn = handle.pointer, PQstatus(conn) == CONNECTION_OK else {
             throw ConnectionError(code: .connectionClosed, phase: .query, message: "the connection is closed")
         }
@@ -123,10 +132,13 @@ final class QueryOperation: @unchecked Sendable {
         // Flush what libpq could not write at once, reading meanwhile so the server never blocks on us.
         while !flushed {
             let status = PQflush(conn)
-            if status == 0 { flushed = true; break }
+            if status == 0 {
+                flushed = true
+                sentAt = .now
+                break
+            }
             if status < 0 { throw Self.transportError(conn) }
-            switch waiter.wait(socket: PQsocket(conn), read: true, write: true, deadline: nil, cancellation: cancellation,
-                               watch: watch) {
+            switch waiter.wait(socket: PQsocket(conn), read: true, write: true, deadline: deadline, cancellation: cancellation) {
             case .ready: guard PQconsumeInput(conn) == 1 else { throw Self.transportError(conn) }
             case .timedOut: return .waiting
             case .cancelled:
@@ -135,11 +147,13 @@ final class QueryOperation: @unchecked Sendable {
             }
         }
 
+        if let deadline { try spinForAnswer(conn, spinning: deadline <= .now, cancellation: cancellation) }
         while true {
             while PQisBusy(conn) != 0 {
-                switch waiter.wait(socket: PQsocket(conn), read: true, write: false, deadline: nil, cancellation: cancellation,
-                                   watch: watch) {
-                case .ready: guard PQconsumeInput(conn) == 1 else { throw Self.transportError(conn) }
+                switch waiter.wait(socket: PQsocket(conn), read: true, write: false, deadline: deadline, cancellation: cancellation) {
+                case .ready:
+                    noteAnswer()
+                    guard PQconsumeInput(conn) == 1 else { throw Self.transportError(conn) }
                 case .timedOut: return .waiting
                 case .cancelled:
                     guard deadline == nil else { return .waiting }
@@ -158,6 +172,32 @@ final class QueryOperation: @unchecked Sendable {
         if let firstError { throw firstError }
         guard let last else { throw Self.transportError(conn) }
         return .done(QueryResult(last))
+    }
+
+    /// Reads what the server has already answered with non-blocking checks (`poll` with timeout
+    /// 0, then `PQconsumeInput`): once, or with `spinning`, while the connection's recent answers
+    /// were quick, repeatedly until ``spinLimit`` after the send. Returns when the answer is
+    /// complete, the time is up or the task is cancelled; never sleeps.
+    private func spinForAnswer(_ conn: OpaquePointer, spinning: Bool, cancellation: OperationCancellation) throws {
+        guard let sentAt else { return }
+        let until = spinning && handle.answerPace.isQuick ? sentAt + Self.spinLimit : sentAt
+        var poller = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+        while PQisBusy(conn) != 0, !cancellation.isCancelled {
+            poller.revents = 0
+            if poll(&poller, 1, 0) == 1 {
+                noteAnswer()
+                guard PQconsumeInput(conn) == 1 else { throw Self.transportError(conn) }
+            } else if ContinuousClock.now >= until {
+                return
+            }
+        }
+    }
+
+    /// The first of the answer is there: tells the connection's ``AnswerPace`` how long it took.
+    private func noteAnswer() {
+        guard let sentAt else { return }
+        handle.answerPace.record(.now - sentAt)
+        self.sentAt = nil
     }
 
     /// Asks the server to cancel the running query, waits for libpq to finish the exchange,
@@ -204,6 +244,22 @@ final class QueryOperation: @unchecked Sendable {
         let code: ConnectionError.Code = PQstatus(conn) == CONNECTION_OK ? .server : .connectionClosed
         return ConnectionError(code: code, phase: .query, message: message.isEmpty ? "the connection was lost" : message)
     }
+}
+
+/// How quickly the server has been answering a connection's queries: a moving average (each
+/// new sample weighs half) of the time from the end of a send to the first of its answer. It
+/// decides whether the next query spins for its answer on the calling thread or goes straight to
+/// the connection's queue, so slow queries waste no spinning: one answer slower than about
+/// twice ``QueryOperation/spinLimit`` stops the spinning, and since each sample is capped at four
+/// times the limit, two or three quick answers start it again.
+struct AnswerPace {
+    private var average: Duration = .zero
+
+    mutating func record(_ wait: Duration) {
+        average += (min(wait, QueryOperation.spinLimit * 4) - average) / 2
+    }
+
+    var isQuick: Bool { average <= QueryOperation.spinLimit }
 }
 
 /// Calls `body` with an array of C strings (or NULLs) that lives for the call.

@@ -41,9 +41,10 @@ public struct LoginChecker: Sendable {
     /// and nothing is sent to the server being checked.
     public var connects: Bool
     /// How long libpq's attempt may wait for the server on the calling thread (see
-    /// `Connection.connect(_:timeout:logger:inlineWait:)`): keep the default where checks run
-    /// beside other work; a tool that runs one check and nothing else may allow the whole timeout.
-    public var inlineWait: Duration = Connection.inlineWaitLimit
+    /// `Connection.connect(_:timeout:logger:inlineWait:)`): keep the default, zero (every wait on
+    /// the connection's queue), where checks run beside other work; a tool that runs one check
+    /// and nothing else may allow the whole timeout.
+    public var inlineWait: Duration = .zero
     /// Shared by the checks of one `--targets` run (see ``ClientFilesCache``).
     var filesCache: ClientFilesCache?
 
