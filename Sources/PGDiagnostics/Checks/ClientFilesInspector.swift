@@ -98,7 +98,7 @@ public struct ClientFilesInspector: Sendable {
             }
             return
         }
-        if LibPQ.majorVersion >= 16, file.named, file.path == "system" {
+        if LibPQRules.systemRootsSupported(), file.named, file.path == "system" {
             result.checks.append(.init(layer: .clientFiles, id: "root-certificate", status: .pass,
                                        summary: "sslrootcert=system: the operating system's trusted CAs verify the server"))
             return

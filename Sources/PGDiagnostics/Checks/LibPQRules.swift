@@ -70,6 +70,10 @@ public enum LibPQRules {
         }
     }
 
+    /// Whether `sslrootcert=system` means the operating system's trust store (libpq 16 and
+    /// later); for older libpq it is a file named "system".
+    public static func systemRootsSupported(libpqVersion: Int = LibPQ.version) -> Bool { libpqVersion >= 160000 }
+
     /// Whether libpq would block, or read without end, opening `path` as a certificate, root
     /// certificate or CRL file: a FIFO, a device or a socket. libpq checks only the key for being
     /// a regular file; psql waits forever on a FIFO named as sslcert or sslrootcert.
@@ -80,9 +84,10 @@ public enum LibPQRules {
         return type == S_IFIFO || type == S_IFCHR || type == S_IFBLK || type == S_IFSOCK
     }
 
-    /// libpq's rule for a private key file's mode (fe-secure-openssl.c, since PostgreSQL 14 the
-    /// same for every version we support): owned by root, u=rw,g=r (0640) or less; any other
-    /// owner, u=rw (0600) or less. Returns the forbidden bits.
+    /// libpq's rule for a private key file's mode (fe-secure-openssl.c): owned by root,
+    /// u=rw,g=r (0640) or less; any other owner, u=rw (0600) or less. Returns the forbidden bits.
+    /// Proven for libpq 15 by the suite (libpq's own attempt runs beside the prediction, as root
+    /// and as another user, and a disagreement fails LibpqVerdictTests).
     public static func forbiddenKeyModeBits(ownerIsRoot: Bool) -> mode_t {
         ownerIsRoot ? (S_IWGRP | S_IXGRP | S_IRWXO) : (S_IRWXG | S_IRWXO)
     }
