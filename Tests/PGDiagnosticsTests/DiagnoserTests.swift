@@ -9,16 +9,17 @@ final class DiagnoserTests: XCTestCase {
     let target = ResolvedTarget(ConnectionOptions(["host": "127.0.0.1", "port": "5432", "user": "alice",
                                                    "dbname": "postgres", "sslmode": "require"]))
 
-    func predicted(_ code: DiagnosisCode) -> ClientFilesInspector.Result {
-        var files = ClientFilesInspector.Result()
-        files.checks = [.init(layer: .clientFiles, id: "client-key", status: .fail, summary: "predicted")]
-        files.diagnosis = .init(code: code, layer: .clientFiles, summary: "The client key is readable by others", explanation: "")
+    /// The inspector's findings for a key libpq refuses for its mode.
+    func predictedKeyPermissions() -> ClientFilesInspector.Result {
+        let key = ClientFilesInspector.File(path: "/k", named: true, exists: true)
+        var files = ClientFilesInspector.Result(sslmode: "require", findings: [.keyPermissions(key, .init(mode: 0o644, owner: 0, ownerName: "root"))])
+        files.key = key
         return files
     }
 
     func testLibpqConnectingOverridesAPredictedFailure() {
         var facts = CheckFacts(target: target)
-        facts.files = predicted(.keyPermissions)
+        facts.files = predictedKeyPermissions()
         facts.attempt = .connected(ConnectedFacts(tls: nil, timings: [], server: .init(version: "15", currentUser: "alice", clientDN: nil, ssl: false),
                                                   serverDetail: nil, sslmode: "require"))
         let report = Diagnoser().report(facts)
@@ -33,7 +34,7 @@ final class DiagnoserTests: XCTestCase {
 
     func testLibpqFailingElsewhereOverridesThePrediction() {
         var facts = CheckFacts(target: target)
-        facts.files = predicted(.keyPermissions)
+        facts.files = predictedKeyPermissions()
         let message = "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  28000: role \"alice\" does not exist\n"
         facts.attempt = .failed(ConnectionError(code: .authenticationFailed, phase: .authentication, message: message), probe: nil)
         let report = Diagnoser().report(facts)
@@ -44,21 +45,21 @@ final class DiagnoserTests: XCTestCase {
 
     func testLibpqConfirmingThePredictionKeepsItsAccountAndLibpqsWords() {
         var facts = CheckFacts(target: target)
-        facts.files = predicted(.keyPermissions)
+        facts.files = predictedKeyPermissions()
         let message = "connection to server at \"127.0.0.1\", port 5432 failed: private key file \"/k\" has group or world access; file must have permissions u=rw (0600) or less if owned by the current user, or permissions u=rw,g=r (0640) or less if owned by root\n"
         facts.attempt = .failed(ConnectionError(code: .connectionFailed, phase: .tls, message: message), probe: nil)
         let report = Diagnoser().report(facts)
         XCTAssertEqual(report.outcome, .localSetup)
         XCTAssertEqual(report.exitStatus, 3)
         XCTAssertEqual(report.diagnosis?.code, .keyPermissions)
-        XCTAssertEqual(report.diagnosis?.summary, "The client key is readable by others")
+        XCTAssertEqual(report.diagnosis?.summary, "The client key /k is readable by others (mode 0644)")
         XCTAssertEqual(report.diagnosis?.libpqMessage, message.trimmingCharacters(in: .whitespacesAndNewlines))
         XCTAssertFalse(report.warnings.contains { $0.code == .predictionContradicted })
     }
 
     func testAnUnreachableServerLeavesThePredictionUntested() {
         var facts = CheckFacts(target: target)
-        facts.files = predicted(.keyPermissions)
+        facts.files = predictedKeyPermissions()
         let message = "connection to server at \"127.0.0.1\", port 5432 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?\n"
         facts.attempt = .failed(ConnectionError(code: .connectionFailed, phase: .connecting, message: message), probe: nil)
         let report = Diagnoser().report(facts)
@@ -70,10 +71,9 @@ final class DiagnoserTests: XCTestCase {
 
     func testARootCertificatePathOtherThanLibpqsIsAContradiction() {
         var facts = CheckFacts(target: target)
-        var files = ClientFilesInspector.Result()
-        files.diagnosis = .init(code: .rootCertMissing, layer: .clientFiles,
-                                summary: "The root certificate file /etc/passwd-home/.postgresql/root.crt does not exist", explanation: "")
-        facts.files = files
+        let root = ClientFilesInspector.File(path: "/etc/passwd-home/.postgresql/root.crt", named: false, exists: false)
+        facts.files = ClientFilesInspector.Result(sslmode: "verify-full", findings: [.missing(.rootCertificate, root, missingDirectory: nil)])
+        XCTAssertEqual(facts.files?.diagnosis?.summary, "The root certificate file /etc/passwd-home/.postgresql/root.crt does not exist")
         let message = "connection to server at \"127.0.0.1\", port 5432 failed: root certificate file \"/home/app/.postgresql/root.crt\" does not exist\nEither provide the file or change sslmode to disable server certificate verification.\n"
         facts.attempt = .failed(ConnectionError(code: .connectionFailed, phase: .tls, message: message), probe: nil)
         let report = Diagnoser().report(facts)

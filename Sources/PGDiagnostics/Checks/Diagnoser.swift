@@ -36,9 +36,10 @@ public struct Diagnoser: Sendable {
         report.checks.append(.init(layer: .config, id: "options", status: .pass,
                                    summary: "options accepted (sslmode=\(target.sslmode))"))
         let files = facts.files ?? ClientFilesInspector.Result()
-        report.checks.append(contentsOf: files.checks)
-        report.warnings.append(contentsOf: files.warnings)
-        let prediction = files.diagnosis
+        let inspection = ClientFilesExplainer().explain(files)
+        report.checks.append(contentsOf: inspection.checks)
+        report.warnings.append(contentsOf: inspection.warnings)
+        let prediction = inspection.diagnosis
 
         switch facts.attempt {
         case nil:

@@ -70,6 +70,13 @@ public enum LibPQRules {
         }
     }
 
+    /// Whether `sslmode` makes libpq verify the server's certificate against the root
+    /// certificate, and so fail without one (verify-ca, verify-full). With another mode libpq
+    /// still verifies the chain when the root certificate file exists.
+    public static func requiresRootCertificate(sslmode: String) -> Bool {
+        sslmode == "verify-ca" || sslmode == "verify-full"
+    }
+
     /// Whether `sslrootcert=system` means the operating system's trust store (libpq 16 and
     /// later); for older libpq it is a file named "system".
     public static func systemRootsSupported(libpqVersion: Int = LibPQ.version) -> Bool { libpqVersion >= 160000 }

@@ -18,7 +18,8 @@ import PGConnect
 ///
 /// 1. ``ResolvedTarget``: the options, service file, `PG*` environment and libpq's file
 ///    locations, resolved once.
-/// 2. The client files by libpq's rules (``ClientFilesInspector``): a prediction.
+/// 2. The client files by libpq's rules (``ClientFilesInspector``): findings, which
+///    ``ClientFilesExplainer`` words for the ``Diagnoser`` as a prediction.
 /// 3. libpq's own attempt — always, unless `--no-connect`, even when the files predict a
 ///    failure — with a TLS probe of our own when libpq's message is not enough.
 /// 4. The pg_hba.conf/pg_ident.conf simulation, when the server's files or an administrator
