@@ -50,9 +50,12 @@ public struct Diagnoser: Sendable {
 
         case .notMade(let reason)?:
             report.outcome = .localSetup
-            report.diagnosis = prediction
-            report.diagnosis?.evidence.append(reason)
-            report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: nil, reason: "libpq would wait forever on a file"))
+            var diagnosis = prediction ?? Report.Diagnosis(
+                code: .fileUnreadable, layer: .clientFiles, summary: "A file libpq would use cannot be used",
+                explanation: reason, fixes: ["Name regular files this OS user can read for sslcert, sslkey, sslrootcert and sslcrl."])
+            diagnosis.evidence.append(reason)
+            report.diagnosis = diagnosis
+            report.checks.append(contentsOf: Self.layerChecks(after: .clientFiles, failedAt: nil, reason: "libpq's attempt was not made"))
 
         case .connected(let connected)?:
             report.outcome = .connected

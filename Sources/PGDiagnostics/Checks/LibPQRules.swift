@@ -91,6 +91,27 @@ public enum LibPQRules {
         return type == S_IFIFO || type == S_IFCHR || type == S_IFBLK || type == S_IFSOCK
     }
 
+    /// Why libpq's attempt with these files must not be made, or nil. libpq first has two
+    /// exceptions, each shown with the real libpq and psql:
+    /// - a FIFO or device named as a certificate, root certificate or CRL file: libpq (and psql)
+    ///   wait on it forever;
+    /// - a certificate, root certificate or key file that exists but this OS user may not read:
+    ///   libpq 15.18 with OpenSSL 3.0 formats OpenSSL's system error with `strerror_r` into a
+    ///   buffer it never fills, and prints uninitialized memory (psql as a non-root user with a
+    ///   root-owned 0600 key: `could not load private key file "…": .OF�KV`); AddressSanitizer
+    ///   stops our process on that read. The local inspection says exactly what is wrong.
+    public static func attemptHazard(_ files: LibPQFiles) -> String? {
+        if let file = [files.certificate, files.rootCertificate, files.crl].compactMap({ $0 }).first(where: { blocksLibpq($0.path) }) {
+            return "libpq's attempt was not made: it would wait forever reading \(file.path), which is not a regular file (psql hangs on it)"
+        }
+        var opened = [files.rootCertificate, files.certificate].compactMap { $0 }
+        if let certificate = files.certificate, access(certificate.path, F_OK) == 0, let key = files.key { opened.append(key) }
+        if let file = opened.first(where: { access($0.path, F_OK) == 0 && access($0.path, R_OK) != 0 }) {
+            return "libpq's attempt was not made: libpq cannot read \(file.path) either, and it reports that with uninitialized memory in place of the reason (libpq 15 with OpenSSL 3; psql prints garbage there)"
+        }
+        return nil
+    }
+
     /// libpq's rule for a private key file's mode (fe-secure-openssl.c): owned by root,
     /// u=rw,g=r (0640) or less; any other owner, u=rw (0600) or less. Returns the forbidden bits.
     /// Proven for libpq 15 by the suite (libpq's own attempt runs beside the prediction, as root

@@ -71,9 +71,9 @@ public struct LoginChecker: Sendable {
             let inspector = ClientFilesInspector(expiryWarningDays: expiryWarningDays)
             let files = filesCache?.inspect(target, with: inspector) ?? inspector.inspect(target)
             facts.files = files
-            if connects, let blocking = target.blockingFile {
-                // The one case where libpq's attempt is not made: it would never return.
-                facts.attempt = .notMade(reason: "libpq's attempt was not made: it would wait forever reading \(blocking.path), which is not a regular file (psql hangs on it)")
+            if connects, let hazard = target.attemptHazard {
+                // The exceptions to libpq first (LibPQRules.attemptHazard).
+                facts.attempt = .notMade(reason: hazard)
             } else if connects {
                 facts.attempt = await attempt(target, files: files)
             }

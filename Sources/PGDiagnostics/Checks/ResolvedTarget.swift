@@ -51,11 +51,11 @@ public struct ResolvedTarget: Sendable {
     public var sslmode: String { effective["sslmode"].flatMap { $0.isEmpty ? nil : $0 } ?? "prefer" }
     /// The first host libpq tries (libpq's default: a Unix socket, reported as localhost here).
     public var firstHost: String { effective.host.first ?? "localhost" }
-    /// A file libpq would open and then wait on forever (a FIFO or device named as sslcert,
-    /// sslrootcert or sslcrl, see ``LibPQRules/blocksLibpq(_:)``): libpq's attempt is not made.
-    public var blockingFile: LibPQFiles.File? {
+    /// Why libpq's own attempt must not be made for this login, if it must not: the two cases
+    /// where the attempt would do harm instead of telling the truth (see ``LibPQRules/attemptHazard(_:)``).
+    public var attemptHazard: String? {
         guard sslmode != "disable" else { return nil }
-        return [files.certificate, files.rootCertificate, files.crl].compactMap { $0 }.first { LibPQRules.blocksLibpq($0.path) }
+        return LibPQRules.attemptHazard(files)
     }
 
     /// The first port libpq tries.
