@@ -52,7 +52,8 @@ let package = Package(
         .target(name: "PGTestSupport", dependencies: ["PGConnect"], path: "Tests/PGTestSupport"),
         .testTarget(name: "PGConnectTests", dependencies: ["PGConnect", "CLibPQ", "PGTestSupport"]),
         .testTarget(name: "PGDiagnosticsTests", dependencies: ["PGDiagnostics", "PGTestSupport",
-                                                            .product(name: "Logging", package: "swift-log")]),
+                                                            .product(name: "Logging", package: "swift-log")],
+                    exclude: ["Corpus"]),  // read by path (RealReportsCorpusTests)
         .testTarget(name: "pgconnect-checkTests", dependencies: ["pgconnect-check", "PGTestSupport"], exclude: ["Expected"]),
         // Benchmarks (scripts/bench.sh): raw libpq in C vs PGConnect, same measurements.
         .executableTarget(name: "pgconnect-bench-c", dependencies: ["CLibPQ"], path: "Benchmarks/CLibPQBench"),
