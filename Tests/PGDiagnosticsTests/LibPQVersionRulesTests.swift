@@ -22,6 +22,11 @@ final class LibPQVersionRulesTests: XCTestCase {
     /// The non-root OS user (passwd home /nonexistent) the home-directory runs use when root.
     static let otherUser = "pgcheck"
 
+    override class func tearDown() {
+        if case .success(let folder) = probeFolder { try? FileManager.default.removeItem(atPath: folder) }
+        super.tearDown()
+    }
+
     // MARK: (a) the home directory of ~/.postgresql/root.crt
 
     /// libpq names the root certificate file it looked for: with `$HOME` set, empty and unset, as
@@ -32,6 +37,8 @@ final class LibPQVersionRulesTests: XCTestCase {
         let server = try MisbehavingServer(.closeAfterTLSYes)
         let runner = try Runner.forHomeCases()
         let home = try Self.directory("home")
+        var removeAfterwards = [home]
+        defer { removeAfterwards.forEach { try? FileManager.default.removeItem(atPath: $0) } }
         let conninfo = "host=127.0.0.1 port=\(server.port) user=u dbname=d sslmode=verify-full gssencmode=disable connect_timeout=10"
         let cases: [(label: String, home: Home, environment: [String: String])] = [
             ("HOME=\(home)", .set(home), ["HOME": home]),
@@ -39,7 +46,11 @@ final class LibPQVersionRulesTests: XCTestCase {
             ("HOME unset", .unset, [:]),
         ]
         var report: [String] = []
-        for client in clients {
+        for original in clients {
+            let client = try original.reachable(by: runner)
+            if let copy = client.libraryDirectory, copy != original.libraryDirectory {
+                removeAfterwards.append(URL(fileURLWithPath: copy).deletingLastPathComponent().deletingLastPathComponent().path)
+            }
             let version = try client.loadedVersion(runner: runner)
             for item in cases {
                 let rule = try XCTUnwrap(LibPQRules.homeDirectory(libpqVersion: version, environment: item.environment))
@@ -222,6 +233,23 @@ extension LibPQVersionRulesTests {
             return loaded
         }
 
+        /// This client, or a copy of its folder `runner` can read (the checkout may be in a
+        /// folder only root may enter, such as /root).
+        func reachable(by runner: Runner) throws -> Client {
+            guard !runner.prefix.isEmpty, let libraryDirectory else { return self }
+            let readable = try ProcessRunner.run(runner.prefix + ["/usr/bin/test", "-r", libraryDirectory + "/libpq.so.5"],
+                                                 environment: ["PATH": "/usr/bin:/bin"], timeout: 10)
+            guard readable.status != 0 else { return self }
+            let base = URL(fileURLWithPath: libraryDirectory).deletingLastPathComponent().path
+            let copy = try LibPQVersionRulesTests.directory("copy") + "/" + URL(fileURLWithPath: base).lastPathComponent
+            let copied = try ProcessRunner.run(["/bin/cp", "-a", base, copy], environment: [:], timeout: 60)
+            guard copied.status == 0 else { throw XCTSkip("\(label): \(runner.name) cannot read \(base), and copying it failed: \(copied.stderr)") }
+            var client = self
+            client.libraryDirectory = copy + "/lib"
+            client.psql = psql.map { _ in copy + "/bin/psql" }
+            return client
+        }
+
         func connect(_ conninfo: String, runner: Runner, home: Home, timeout: Double = 20) throws -> Outcome {
             try run(conninfo, runner: runner, home: home, timeout: timeout)
         }
@@ -302,8 +330,11 @@ extension LibPQVersionRulesTests {
         try discovered.get()
     }
 
+    /// The folder of the C program, removed when the class's tests are done.
+    static let probeFolder = Result { try directory("probe") }
+
     private static let discovered: Result<[Client], Error> = Result {
-        let folder = try directory("probe")
+        let folder = try probeFolder.get()
         let probe = folder + "/libpq-probe"
         try probeSource.write(toFile: folder + "/libpq-probe.c", atomically: true, encoding: .utf8)
         let includes = (try? ProcessRunner.run(["/usr/bin/pg_config", "--includedir"], environment: [:], timeout: 10))

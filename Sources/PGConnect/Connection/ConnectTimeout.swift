@@ -46,7 +46,7 @@ import CLibPQ
 /// - On success, ``Connection/effectiveOptions`` shows the remaining entries the final connection
 ///   was started with.
 struct ConnectTimeout {
-    /// Seconds per attempt, as libpq uses them (raised to 2); `nil`: no limit.
+    /// Seconds per attempt, as libpq `libpqVersion` uses them (``effectiveSeconds(_:libpqVersion:)``); `nil`: no limit.
     let seconds: Int?
     /// libpq's effective value, verbatim (`nil` when unset).
     let text: String?
