@@ -6,8 +6,10 @@ import Darwin
 import CLibPQ
 
 /// libpq's `connect_timeout` for a connection driven by `PQconnectPoll`, applied the way libpq's
-/// own blocking connect applies it (`connectDBComplete` in libpq 15's fe-connect.c, unchanged in
-/// 16 and 17 as `pqConnectDBComplete`), which `PQconnectPoll` callers otherwise never get:
+/// own blocking connect applies it (`connectDBComplete` in libpq 15's fe-connect.c,
+/// `pqConnectDBComplete` in 17 and 18), which `PQconnectPoll` callers otherwise never get. The
+/// rules differ by version (``effectiveSeconds(_:libpqVersion:)``, ``countsWholeSeconds(libpqVersion:)``;
+/// proven against libpq 15.18, 17.10 and 18.6 by `LibPQVersionRulesTests`):
 ///
 /// - The value is libpq's effective one, whatever its source (conninfo, service file,
 ///   `PGCONNECT_TIMEOUT`): read back with `PQconninfo` after `PQconnectStartParams`.
@@ -15,10 +17,13 @@ import CLibPQ
 ///   whitespace allowed, nothing else, within `int`. A value it cannot parse fails the connection
 ///   with libpq's own words, appended to the connection's message as libpq appends them:
 ///   `invalid integer value "…" for connection option "connect_timeout"`.
-/// - 0 or negative means no limit; 1 is raised to 2 ("to prevent possibly waiting hardly-at-all").
+/// - 0 or negative means no limit. libpq 15 raises 1 to 2 ("to prevent possibly waiting
+///   hardly-at-all"); libpq 17 and 18 wait 1 s for 1.
 /// - The timer (re)starts whenever libpq moves on to another host entry or another address of a
-///   host, and counts whole wall-clock seconds as libpq does: `finish_time = time(NULL) + timeout`,
-///   and each wait lasts `(finish_time - time(NULL))` seconds.
+///   host. libpq 15 counts whole wall-clock seconds: `finish_time = time(NULL) + timeout`, and
+///   each wait lasts `(finish_time - time(NULL))` seconds, so a wait begun after the second turned
+///   ends early by the fraction of a second the timer had started at. libpq 17 and 18 end the
+///   attempt `timeout` seconds after it began, to the microsecond (`PQgetCurrentTimeUSec`).
 /// - When it runs out, libpq appends `timeout expired` to the connection's message (after the
 ///   `connection to server at … failed: ` header of that attempt) and tries the next address or
 ///   host; when none is left, the accumulated message is the failure.
@@ -41,17 +46,21 @@ import CLibPQ
 /// - On success, ``Connection/effectiveOptions`` shows the remaining entries the final connection
 ///   was started with.
 struct ConnectTimeout {
-    /// Seconds per attempt, as libpq uses them (raised to 2); `nil`: no limit.
+    /// Seconds per attempt, as libpq `libpqVersion` uses them (``effectiveSeconds(_:libpqVersion:)``); `nil`: no limit.
     let seconds: Int?
     /// libpq's effective value, verbatim (`nil` when unset).
     let text: String?
     /// libpq's effective host, hostaddr and port lists.
     let targets: Targets
+    /// The libpq version whose rules apply.
+    let libpqVersion: Int
 
     /// The host entry libpq is on, and the address, when the timer was last started.
     private var timed: (entry: Int, address: String)?
-    /// libpq's `finish_time`: wall-clock seconds.
+    /// libpq's `finish_time`: wall-clock seconds (libpq before 17).
     private var finish: time_t = -1
+    /// libpq's `end_time` (libpq 17 and later): when the attempt ends, to the microsecond.
+    private var end: ContinuousClock.Instant?
     /// The host entry libpq is on, as far as `PQhost`/`PQport` tell.
     private(set) var entry = 0
     /// The `PQhost` value of an empty (default) entry, once seen.
@@ -60,7 +69,8 @@ struct ConnectTimeout {
     /// Reads libpq's effective `connect_timeout` and host lists from a started connection.
     /// - Throws: the message libpq's blocking connect gives for a value it cannot parse
     ///   (the caller fails the connection with it).
-    init(_ conn: OpaquePointer) throws(InvalidValue) {
+    init(_ conn: OpaquePointer, libpqVersion: Int = LibPQ.version) throws(InvalidValue) {
+        self.libpqVersion = libpqVersion
         var values: [String: String] = [:]
         if let list = PQconninfo(conn) {
             var cursor = list
@@ -80,7 +90,23 @@ struct ConnectTimeout {
             return
         }
         guard let value = Self.parseInt(text) else { throw InvalidValue(text: text) }
-        seconds = value > 0 ? max(value, 2) : nil
+        seconds = Self.effectiveSeconds(value, libpqVersion: libpqVersion)
+    }
+
+    /// How long libpq `libpqVersion` waits per host and address for a parsed `connect_timeout`
+    /// of `value`; nil: no limit (0 or negative). libpq 15 raises 1 to 2; libpq 17 and later
+    /// take the value as it is (16 is not proven either way: the tests have no libpq 16, and
+    /// it is given 15's rule).
+    static func effectiveSeconds(_ value: Int, libpqVersion: Int = LibPQ.version) -> Int? {
+        guard value > 0 else { return nil }
+        return libpqVersion >= 170000 ? value : max(value, 2)
+    }
+
+    /// Whether libpq `libpqVersion` counts `connect_timeout` in whole wall-clock seconds
+    /// (`time(NULL)`: libpq 15, and 16 as far as the tests know) rather than to the microsecond
+    /// from the moment the timer started (libpq 17 and later).
+    static func countsWholeSeconds(libpqVersion: Int = LibPQ.version) -> Bool {
+        libpqVersion < 170000
     }
 
     /// A `connect_timeout` libpq's `parse_int_param` refuses.
@@ -112,14 +138,19 @@ struct ConnectTimeout {
         let address = String(cString: PQhostaddr(conn))
         if timed.map({ $0.entry != entry || $0.address != address }) ?? true {
             timed = (entry, address)
-            finish = time(nil) + time_t(seconds ?? 0)
+            if Self.countsWholeSeconds(libpqVersion: libpqVersion) {
+                finish = time(nil) + time_t(seconds ?? 0)
+            } else {
+                end = .now + .seconds(seconds ?? 0)
+            }
         }
     }
 
-    /// When the next wait must end: `finish_time - time(NULL)` whole seconds from now, as
-    /// libpq's `pqSocketPoll` computes it (nil without a limit).
+    /// When the next wait must end (nil without a limit): libpq 15's `pqSocketPoll` waits
+    /// `finish_time - time(NULL)` whole seconds from now; libpq 17 and later wait until `end_time`.
     func waitDeadline(now: ContinuousClock.Instant = .now) -> ContinuousClock.Instant? {
         guard seconds != nil else { return nil }
+        if !Self.countsWholeSeconds(libpqVersion: libpqVersion), let end { return end }
         return now + .seconds(max(0, Int64(finish - time(nil))))
     }
 

@@ -23,7 +23,8 @@ public enum LibPQRules {
     ///
     /// libpq 15 and later (commit "Prefer $HOME when looking up the current user's home
     /// directory", PostgreSQL 15): `$HOME` when it is set and not empty, else the passwd entry
-    /// of the effective user. libpq 14 and earlier: the passwd entry only.
+    /// of the effective user. libpq 14 and earlier: the passwd entry only. Proven against libpq
+    /// 15.18, 17.10 and 18.6 (`$HOME` set, empty and unset) by `LibPQVersionRulesTests`.
     public static func homeDirectory(libpqVersion: Int = LibPQ.version,
                                      environment: [String: String] = ProcessInfo.processInfo.environment) -> HomeDirectory? {
         if libpqVersion >= 150000, let home = environment["HOME"], !home.isEmpty {
@@ -78,7 +79,8 @@ public enum LibPQRules {
     }
 
     /// Whether `sslrootcert=system` means the operating system's trust store (libpq 16 and
-    /// later); for older libpq it is a file named "system".
+    /// later); for older libpq it is a file named "system". Proven against libpq 15.18 (a file),
+    /// 17.10 and 18.6 (the keyword) by `LibPQVersionRulesTests`; 16 has no libpq in the tests.
     public static func systemRootsSupported(libpqVersion: Int = LibPQ.version) -> Bool { libpqVersion >= 160000 }
 
     /// Whether libpq would block, or read without end, opening `path` as a certificate, root
