@@ -28,6 +28,14 @@ public enum MessageCatalog {
 
     /// Every entry; more specific fragments come before more general ones.
     public static let entries: [Entry] = [
+        // First: a file message whose reason is EACCES is about who may read the file, not its
+        // contents, whichever libpq or server message carries it.
+        Entry(fragments: ["\": Permission denied"],
+              meaning: "A certificate or key file exists, but the process that needs it may not read it: the client's OS user, or the server's OS user (postgres) when the line is from the server log.",
+              causes: [Cause(code: .fileUnreadable, layer: .clientFiles,
+                             cause: "The file's owner or mode (or a directory above it) keeps this OS user out; a default ~/.postgresql/ path under another user's home (/root/... from sudo, a service or a container) is the usual case.",
+                             howToTell: "ls -l the path and each directory above it, as the OS user that runs the client (or the server); pgconnect-check names the user, the owner and the mode.",
+                             fixes: ["Give the file to the user that reads it: chown USER FILE; keys chmod 600 (or root-owned 640 with the user in the group), certificates chmod 644; or name sslcert/sslkey paths that user can read."])]),
         Entry(fragments: ["certificate authentication failed for user"],
               meaning: "The TLS handshake and the certificate were fine; the server's cert method refused the name.",
               causes: [
