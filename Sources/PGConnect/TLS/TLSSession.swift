@@ -26,6 +26,14 @@ public struct TLSSession: Sendable, Hashable {
     /// The CA names (RFC 2253) the server listed in its certificate request: the CAs whose
     /// client certificates it accepts (empty when it asked for no client certificate).
     public var clientCANames: [String]
+    /// Why ``peerCertificates`` and ``clientCANames`` are unknown (empty) although TLS is in
+    /// use; nil when they were read.
+    ///
+    /// They come from libpq's `SSL *` (`PQsslStruct`), which PGConnect reads with its own
+    /// OpenSSL only when libpq shares that copy (``LibpqOpenSSL``). A libpq with an OpenSSL of
+    /// its own (e.g. a Python wheel's, through `LD_LIBRARY_PATH`) still gives the protocol,
+    /// cipher and key size through `PQsslAttribute`, but not the certificates.
+    public var peerDetailsUnavailable: String?
 
     /// The server's own certificate.
     public var serverCertificate: CertificateInfo? { peerCertificates.first }
@@ -41,6 +49,11 @@ public struct TLSSession: Sendable, Hashable {
         compression = attribute("compression")
         peers = PeerChain([])
         clientCANames = []
+        guard LibpqOpenSSL.isShared else {
+            // Never hand libpq's SSL * to another OpenSSL copy: undefined behaviour.
+            peerDetailsUnavailable = LibpqOpenSSL.unsharedNote
+            return
+        }
         guard let ssl = PQsslStruct(conn, "OpenSSL").map(OpaquePointer.init) else { return }
         if let chain = SSL_get_peer_cert_chain(ssl) {
             // The chain belongs to the SSL object; PeerChain takes references of its own.
@@ -61,6 +74,7 @@ extension TLSSession {
         lhs.library == rhs.library && lhs.protocolVersion == rhs.protocolVersion && lhs.cipher == rhs.cipher
             && lhs.keyBits == rhs.keyBits && lhs.compression == rhs.compression
             && lhs.clientCANames == rhs.clientCANames && lhs.peerCertificates == rhs.peerCertificates
+            && lhs.peerDetailsUnavailable == rhs.peerDetailsUnavailable
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -71,6 +85,7 @@ extension TLSSession {
         hasher.combine(compression)
         hasher.combine(clientCANames)
         hasher.combine(peerCertificates)
+        hasher.combine(peerDetailsUnavailable)
     }
 }
 

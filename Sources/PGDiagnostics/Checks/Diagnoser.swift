@@ -61,7 +61,8 @@ public struct Diagnoser: Sendable {
             report.outcome = .connected
             report.timingsMilliseconds = connected.timings
             if let tls = connected.tls { report.tls = Self.tlsReport(tls) }
-            report.tls?.clientCANames = connected.tls?.clientCANames
+            // Unknown (nil), not "none asked for", when libpq's session could not be read.
+            report.tls?.clientCANames = connected.tls.flatMap { $0.peerDetailsUnavailable == nil ? $0.clientCANames : nil }
             report.server = connected.server
             report.checks.append(contentsOf: Self.successChecks(connected, target: report.target))
             report.warnings.append(contentsOf: warnings(connected, files: files, clientCANames: report.tls?.clientCANames ?? []))
@@ -368,7 +369,8 @@ extension Diagnoser {
         if let tls = connected.tls {
             let server = tls.serverCertificate.map { " · server certificate \($0.subject)" } ?? ""
             checks.append(.init(layer: .tls, id: "tls-handshake", status: .pass,
-                                summary: "\(tls.protocolVersion ?? "TLS") \(tls.cipher ?? "")\(server)"))
+                                summary: "\(tls.protocolVersion ?? "TLS") \(tls.cipher ?? "")\(server)",
+                                detail: tls.peerDetailsUnavailable))
         } else {
             checks.append(.init(layer: .tls, id: "tls-handshake", status: .warn, summary: "no TLS: the connection is not encrypted"))
         }

@@ -10,9 +10,13 @@ extension TLSProbe.Result {
     /// only after the handshake. The server's chain and the client-certificate CAs it accepts come
     /// from libpq's session; the alert or the error from libpq's message. Returns nil otherwise
     /// (a handshake that failed, a connection lost without an alert, several attempts): then only
-    /// a probe can tell.
+    /// a probe can tell — as when libpq's session could not be read
+    /// (``TLSSession/peerDetailsUnavailable``).
     init?(handshakeOf error: ConnectionError, host: String, port: Int) {
-        guard error.attempts.count == 1, let attempt = error.attempts.first, let session = error.handshake else { return nil }
+        // A session whose certificates could not be read (a libpq with its own OpenSSL) does
+        // not show what a probe would: then the probe runs.
+        guard error.attempts.count == 1, let attempt = error.attempts.first, let session = error.handshake,
+              session.peerDetailsUnavailable == nil else { return nil }
         let alert = FailureExplainer.alert(in: attempt.message)
         guard alert != nil || attempt.sqlState != nil else { return nil }
         self.init(host: host, port: port)
