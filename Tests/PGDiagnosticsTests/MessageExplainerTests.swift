@@ -73,4 +73,27 @@ final class MessageExplainerTests: XCTestCase {
         _ = explainer.explain(binary)
         XCTAssertTrue(ExplanationRenderer.text([]).hasPrefix("Not recognised"))
     }
+
+    /// The same alert text points at opposite sides depending on who logged it (lines from the
+    /// server logs of the suite's own failures, PostgreSQL 15 and 16+).
+    func testTLSAlertsAreReadByWhoLoggedThem() {
+        // Client side: the server sent "unknown ca" about the client certificate.
+        let client = explainer.explain(#"psql: error: connection to server at "db" (10.0.0.5), port 5432 failed: SSL error: tlsv1 alert unknown ca"#)
+        XCTAssertEqual(client.first?.causes.first?.code, .clientCertUnknownCA)
+        // Server side: the client sent it about the server's certificate.
+        for line in ["2026-12-01 04:10:00.000 UTC [123] LOG:  could not accept SSL connection: tlsv1 alert unknown ca",
+                     "LOG:  could not accept SSL connection: sslv3 alert certificate unknown",
+                     "could not accept SSL connection: sslv3 alert bad certificate"] {
+            let finding = explainer.explain(line).first
+            XCTAssertEqual(finding?.causes.first?.code, .serverCertUntrusted, line)
+            XCTAssertTrue(finding?.meaning.contains("client rejected the server's certificate") ?? false, line)
+        }
+        // Server side, the server's own verification of the client certificate.
+        let verify = explainer.explain("""
+            LOG:  could not accept SSL connection: certificate verify failed
+            DETAIL:  Client certificate verification failed at depth 0: unable to get local issuer certificate.
+            """)
+        XCTAssertEqual(verify.first?.causes.first?.code, .clientCertUnknownCA)
+        XCTAssertFalse(verify.contains { $0.causes.first?.code == .serverCertUntrusted }, "never libpq's verify failure")
+    }
 }

@@ -36,6 +36,45 @@ public enum MessageCatalog {
                              cause: "The file's owner or mode (or a directory above it) keeps this OS user out; a default ~/.postgresql/ path under another user's home (/root/... from sudo, a service or a container) is the usual case.",
                              howToTell: "ls -l the path and each directory above it, as the OS user that runs the client (or the server); pgconnect-check names the user, the owner and the mode.",
                              fixes: ["Give the file to the user that reads it: chown USER FILE; keys chmod 600 (or root-owned 640 with the user in the group), certificates chmod 644; or name sslcert/sslkey paths that user can read."])]),
+        // The server's log, "could not accept SSL connection: … alert …": the alert came FROM the
+        // client, which rejected the server's certificate (be-secure-openssl.c logs the reason of
+        // its failed SSL_accept). On the client side the same alert text means the opposite.
+        Entry(fragments: ["could not accept SSL connection: tlsv1 alert unknown ca",
+                          "could not accept SSL connection: sslv3 alert unknown ca",
+                          "could not accept SSL connection: tlsv1 alert certificate unknown",
+                          "could not accept SSL connection: sslv3 alert certificate unknown",
+                          "could not accept SSL connection: tlsv1 alert bad certificate",
+                          "could not accept SSL connection: sslv3 alert bad certificate",
+                          "could not accept SSL connection: tlsv1 alert certificate expired",
+                          "could not accept SSL connection: sslv3 alert certificate expired"],
+              meaning: "Logged by the server: the client ended the handshake with this alert — the client rejected the server's certificate, not the other way round.",
+              causes: [
+                Cause(code: .serverCertUntrusted, layer: .tls, cause: "The client's trusted CAs (sslrootcert, a driver's CA setting, or the system store) do not include the CA that issued the server's certificate, or the server sends its leaf without the intermediate.",
+                      howToTell: "Run the client's check: pgconnect-check with the client's sslrootcert shows the server's chain next to the root file's subjects; openssl s_client -starttls postgres -connect HOST:PORT -showcerts shows what the server sends.",
+                      fixes: ["Give the client the CA that issued the server certificate (sslrootcert=/path/root.crt), or put the intermediate after the leaf in the server's ssl_cert_file; reload."]),
+                Cause(code: .serverNameMismatch, layer: .tls, cause: "The client verifies the host name and the server's certificate does not carry the name the client used (Java and Node send \"certificate unknown\" for this).",
+                      howToTell: "Compare the host in the client's connection string with: openssl s_client -starttls postgres -connect HOST:PORT </dev/null | openssl x509 -noout -ext subjectAltName",
+                      fixes: ["Reissue the server certificate with that DNS or IP subjectAltName, or connect with a name it carries."]),
+                Cause(code: .serverCertExpired, layer: .tls, cause: "The server's certificate has expired (by the client's clock).",
+                      howToTell: "openssl x509 -noout -dates -in the server's ssl_cert_file",
+                      fixes: ["Renew the server certificate and reload the server."]),
+              ]),
+        // The server's log: the server could not verify the CLIENT's certificate; from 16 on a
+        // DETAIL line names the depth and the reason.
+        Entry(fragments: ["could not accept SSL connection: certificate verify failed", "Client certificate verification failed at depth"],
+              meaning: "Logged by the server: the server could not verify the client's certificate (the DETAIL line, PostgreSQL 16 and later, says at which depth and why).",
+              causes: [
+                Cause(code: .clientCertUnknownCA, layer: .tls, cause: "The client certificate's CA is not in the server's ssl_ca_file (DETAIL: \"unable to get local issuer certificate\" at depth 0).",
+                      howToTell: "Compare the DETAIL's issuer with the subjects in the server's ssl_ca_file (SHOW ssl_ca_file;).",
+                      fixes: ["Add the CA that issues client certificates to ssl_ca_file and SELECT pg_reload_conf();"]),
+                Cause(code: .clientCertChainIncomplete, layer: .clientFiles, cause: "The client sends only its leaf and ssl_ca_file holds only the root, not the intermediate.",
+                      howToTell: "pgconnect-check inspect CERT on the client shows one certificate whose issuer is an intermediate.",
+                      fixes: ["On the client: cat leaf.crt intermediate.crt > chain.crt and point sslcert at it (or add the intermediate to ssl_ca_file)."]),
+                Cause(code: .clientCertExpired, layer: .clientFiles, cause: "The client certificate has expired (DETAIL: \"certificate has expired\").",
+                      howToTell: "openssl x509 -noout -dates -in the client's CERT", fixes: ["Renew the client certificate."]),
+                Cause(code: .clientCertRevoked, layer: .tls, cause: "The server's CRL lists it (DETAIL: \"certificate revoked\"), or a CRL is missing for one CA of the chain (\"unable to get certificate CRL\").",
+                      howToTell: "The DETAIL line's reason.", fixes: ["Issue a new client certificate, or add every CA's CRL to ssl_crl_file; reload."]),
+              ]),
         Entry(fragments: ["certificate authentication failed for user"],
               meaning: "The TLS handshake and the certificate were fine; the server's cert method refused the name.",
               causes: [
