@@ -17,14 +17,14 @@ final class ClientFilesExplainerTests: XCTestCase {
             .missing(.certificate, certificate, missingDirectory: "/nowhere"),
             .crlMissing(path: "/nowhere/root.crl"),
         ]
-        let prefer = ClientFilesExplainer().explain(.init(sslmode: "prefer", reader: reader, findings: findings))
+        let prefer = ClientFilesExplainer().explain(.init(sslmode: .prefer, reader: reader, findings: findings))
         XCTAssertEqual(prefer.checks.map(\.id), ["root-certificate", "client-certificate", "crl-file"])
         XCTAssertEqual(prefer.checks.map(\.status), [.skip, .fail, .warn])
         XCTAssertEqual(prefer.diagnosis?.code, .certFileMissing)
         XCTAssertEqual(prefer.diagnosis?.evidence, ["/nowhere/client.crt does not exist (nor does the directory /nowhere)"])
 
         // The same files with verify-full: libpq needs the root certificate, and it fails first.
-        let verifying = ClientFilesInspector.Result(sslmode: "verify-full", reader: reader, findings: findings)
+        let verifying = ClientFilesInspector.Result(sslmode: .verifyFull, reader: reader, findings: findings)
         XCTAssertEqual(verifying.checks.map(\.status), [.fail, .fail, .warn])
         XCTAssertEqual(verifying.diagnosis?.code, .rootCertMissing)
         XCTAssertTrue(verifying.diagnosis?.evidence.first?.contains("home directory /home/app, from $HOME") ?? false,
@@ -35,11 +35,11 @@ final class ClientFilesExplainerTests: XCTestCase {
     func testTheKeyFixNamesTheReaderFromTheFacts() {
         let key = File(path: "/keys/client.key", named: false, exists: true)
         let status = ClientFilesInspector.KeyStatus(mode: 0o644, owner: 1001, ownerName: "other")
-        let result = ClientFilesInspector.Result(sslmode: "require", reader: reader, findings: [.keyPermissions(key, status)])
+        let result = ClientFilesInspector.Result(sslmode: .require, reader: reader, findings: [.keyPermissions(key, status)])
         XCTAssertEqual(result.diagnosis?.summary, "The client key /keys/client.key is readable by others (mode 0644)")
         XCTAssertEqual(result.diagnosis?.evidence, ["owner other (uid 1001), mode 0644"])
         XCTAssertEqual(result.diagnosis?.fixes.first, "chmod 600 /keys/client.key (as its owner, or chown app /keys/client.key first)")
-        let owned = ClientFilesInspector.Result(sslmode: "require", reader: reader,
+        let owned = ClientFilesInspector.Result(sslmode: .require, reader: reader,
                                                 findings: [.keyLoaded(key, .init(mode: 0o600, owner: 1000, ownerName: "app"), encrypted: false)])
         XCTAssertEqual(owned.checks.map(\.status), [.pass])
         XCTAssertEqual(owned.warnings.map(\.code), [.defaultFileUsed], "a default key file is named in a warning")

@@ -12,7 +12,7 @@ final class DiagnoserTests: XCTestCase {
     /// The inspector's findings for a key libpq refuses for its mode.
     func predictedKeyPermissions() -> ClientFilesInspector.Result {
         let key = ClientFilesInspector.File(path: "/k", named: true, exists: true)
-        var files = ClientFilesInspector.Result(sslmode: "require", findings: [.keyPermissions(key, .init(mode: 0o644, owner: 0, ownerName: "root"))])
+        var files = ClientFilesInspector.Result(sslmode: .require, findings: [.keyPermissions(key, .init(mode: 0o644, owner: 0, ownerName: "root"))])
         files.key = key
         return files
     }
@@ -21,7 +21,7 @@ final class DiagnoserTests: XCTestCase {
         var facts = CheckFacts(target: target)
         facts.files = predictedKeyPermissions()
         facts.attempt = .connected(ConnectedFacts(tls: nil, timings: [], server: .init(version: "15", currentUser: "alice", clientDN: nil, ssl: false),
-                                                  serverDetail: nil, sslmode: "require"))
+                                                  serverDetail: nil, sslmode: .require))
         let report = Diagnoser().report(facts)
         XCTAssertEqual(report.outcome, .connected)
         XCTAssertEqual(report.exitStatus, 0)
@@ -72,12 +72,20 @@ final class DiagnoserTests: XCTestCase {
     func testARootCertificatePathOtherThanLibpqsIsAContradiction() {
         var facts = CheckFacts(target: target)
         let root = ClientFilesInspector.File(path: "/etc/passwd-home/.postgresql/root.crt", named: false, exists: false)
-        facts.files = ClientFilesInspector.Result(sslmode: "verify-full", findings: [.missing(.rootCertificate, root, missingDirectory: nil)])
+        var files = ClientFilesInspector.Result(sslmode: .verifyFull, findings: [.missing(.rootCertificate, root, missingDirectory: nil)])
+        files.rootCertificate = root
+        facts.files = files
         XCTAssertEqual(facts.files?.diagnosis?.summary, "The root certificate file /etc/passwd-home/.postgresql/root.crt does not exist")
-        let message = "connection to server at \"127.0.0.1\", port 5432 failed: root certificate file \"/home/app/.postgresql/root.crt\" does not exist\nEither provide the file or change sslmode to disable server certificate verification.\n"
-        facts.attempt = .failed(ConnectionError(code: .connectionFailed, phase: .tls, message: message), probe: nil)
+        func libpqSays(_ path: String) -> AttemptFacts {
+            let message = "connection to server at \"127.0.0.1\", port 5432 failed: root certificate file \"\(path)\" does not exist\nEither provide the file or change sslmode to disable server certificate verification.\n"
+            return .failed(ConnectionError(code: .connectionFailed, phase: .tls, message: message), probe: nil)
+        }
+        facts.attempt = libpqSays("/home/app/.postgresql/root.crt")
         let report = Diagnoser().report(facts)
         XCTAssertEqual(report.diagnosis?.code, .rootCertMissing)
         XCTAssertTrue(report.warnings.contains { $0.code == .predictionContradicted }, "libpq looked elsewhere: the prediction's path was wrong")
+        // The same path: libpq confirms the prediction.
+        facts.attempt = libpqSays(root.path)
+        XCTAssertFalse(Diagnoser().report(facts).warnings.contains { $0.code == .predictionContradicted })
     }
 }

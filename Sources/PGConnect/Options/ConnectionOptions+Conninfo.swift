@@ -99,14 +99,13 @@ extension ConnectionOptions {
     /// it resolves a host or opens a socket, and reads `PQconninfo` back before freeing it.
     public func effective() -> ConnectionOptions {
         let service = values["service"].flatMap { $0.isEmpty ? nil : $0 } ?? ProcessInfo.processInfo.environment["PGSERVICE"]
-        let defaults = Self.libpqDefaults()
         if let service, !service.isEmpty, var resolved = resolvedByLibpq() {
             // The stand-in value is ours: give back what was asked, or libpq's own default.
             resolved.values["target_session_attrs"] = values["target_session_attrs"].flatMap { $0.isEmpty ? nil : $0 }
-                ?? defaults.values["target_session_attrs"]
+                ?? Self.libpqDefaults().values["target_session_attrs"]
             return resolved
         }
-        var result = defaults
+        var result = Self.libpqDefaults()
         for (keyword, value) in values where !value.isEmpty { result.values[keyword] = value }
         return result
     }

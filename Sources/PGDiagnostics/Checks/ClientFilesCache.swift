@@ -41,7 +41,7 @@ final class ClientFilesCache: Sendable {
     private static func key(_ target: ResolvedTarget, inspector: ClientFilesInspector) -> Key {
         let files = target.files
         let paths = [files.rootCertificate?.path, files.certificate?.path, files.key?.path, target.effective["sslcrl"]]
-        return Key(settings: [target.sslmode, target.effective.sslpassword, String(inspector.expiryWarningDays), files.home?.path]
+        return Key(settings: [target.sslmode.rawValue, target.effective.sslpassword, String(inspector.expiryWarningDays), files.home?.path]
                        + [files.rootCertificate, files.certificate, files.key].map { $0.map { $0.named ? "named" : "default" } } + paths,
                    files: paths.map { $0.flatMap(stamp) })
     }

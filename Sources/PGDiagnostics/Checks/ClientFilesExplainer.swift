@@ -54,7 +54,7 @@ public struct ClientFilesExplainer: Sendable {
             guard LibPQRules.requiresRootCertificate(sslmode: mode) else { return }
             fail(&out, id: "root-certificate", .rootCertMissing,
                  summary: "No root certificate: libpq cannot find a home directory for ~/.postgresql/root.crt",
-                 explanation: "sslmode=\(mode) verifies the server's certificate against sslrootcert, and none was named.",
+                 explanation: "sslmode=\(mode.rawValue) verifies the server's certificate against sslrootcert, and none was named.",
                  fixes: ["Name the CA file that signed the server certificate: sslrootcert=/path/to/root.crt"])
 
         case .systemRoots:
@@ -65,13 +65,13 @@ public struct ClientFilesExplainer: Sendable {
             if LibPQRules.requiresRootCertificate(sslmode: mode) {
                 fail(&out, id: "root-certificate", .rootCertMissing,
                      summary: "The root certificate file \(file.path) does not exist",
-                     explanation: "sslmode=\(mode) makes libpq verify the server's certificate against the CAs in \(file.named ? "sslrootcert" : "the default ~/.postgresql/root.crt"), and that file is not there, so libpq refuses to connect.",
+                     explanation: "sslmode=\(mode.rawValue) makes libpq verify the server's certificate against the CAs in \(file.named ? "sslrootcert" : "the default ~/.postgresql/root.crt"), and that file is not there, so libpq refuses to connect.",
                      evidence: [Self.describeMissing(file, missingDirectory: directory)],
                      fixes: ["Copy the CA certificate that signed the server's certificate to \(file.path), or point sslrootcert at it.",
                              "To see which CA that is: openssl s_client -starttls postgres -connect HOST:PORT -showcerts </dev/null"])
             } else {
                 out.checks.append(.init(layer: .clientFiles, id: "root-certificate", status: .skip,
-                                        summary: "no root certificate (\(file.path) does not exist): with sslmode=\(mode) libpq does not verify the server"))
+                                        summary: "no root certificate (\(file.path) does not exist): with sslmode=\(mode.rawValue) libpq does not verify the server"))
             }
 
         case .unreadable(.rootCertificate, let file, let problem):
@@ -88,7 +88,7 @@ public struct ClientFilesExplainer: Sendable {
 
         case .rootCertificatesLoaded(let file, let count):
             let names = result.rootCertificates.map(\.subject).joined(separator: "; ")
-            let note = LibPQRules.requiresRootCertificate(sslmode: mode) ? "" : " (libpq verifies the server's chain because this file exists, even with sslmode=\(mode))"
+            let note = LibPQRules.requiresRootCertificate(sslmode: mode) ? "" : " (libpq verifies the server's chain because this file exists, even with sslmode=\(mode.rawValue))"
             out.checks.append(.init(layer: .clientFiles, id: "root-certificate", status: .pass,
                                     summary: "root certificate \(file.path): \(count) CA certificate\(count == 1 ? "" : "s")\(note)",
                                     detail: names))

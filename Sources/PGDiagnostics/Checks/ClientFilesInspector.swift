@@ -139,7 +139,7 @@ public struct ClientFilesInspector: Sendable {
     /// What the inspection found.
     public struct Result: Sendable {
         /// The sslmode the files were inspected for.
-        public var sslmode = "prefer"
+        public var sslmode = SSLMode.prefer
         /// The OS user the files were inspected as.
         public var reader = Reader.current()
         /// What was found, file by file, in libpq's order.
@@ -154,7 +154,7 @@ public struct ClientFilesInspector: Sendable {
         /// Whether libpq will send a client certificate.
         public var sendsCertificate: Bool { !clientChain.isEmpty }
 
-        public init(sslmode: String = "prefer", reader: Reader = .current(), findings: [Finding] = []) {
+        public init(sslmode: SSLMode = .prefer, reader: Reader = .current(), findings: [Finding] = []) {
             self.sslmode = sslmode
             self.reader = reader
             self.findings = findings
@@ -174,7 +174,7 @@ public struct ClientFilesInspector: Sendable {
     public func inspect(_ target: ResolvedTarget) -> Result {
         let effective = target.effective
         var result = Result(sslmode: target.sslmode)
-        if target.sslmode == "disable" {
+        if target.sslmode == .disable {
             result.findings.append(.tlsDisabled)
             return result
         }

@@ -34,7 +34,7 @@ public struct Diagnoser: Sendable {
             return report
         }
         report.checks.append(.init(layer: .config, id: "options", status: .pass,
-                                   summary: "options accepted (sslmode=\(target.sslmode))"))
+                                   summary: "options accepted (sslmode=\(target.sslmode.rawValue))"))
         let files = facts.files ?? ClientFilesInspector.Result()
         let inspection = ClientFilesExplainer().explain(files)
         report.checks.append(contentsOf: inspection.checks)
@@ -78,8 +78,8 @@ public struct Diagnoser: Sendable {
         case .failed(let error, let probe)?:
             let stop = Self.stop(error)
             report.outcome = stop.outcome
-            let explained = explainer.diagnose(error, options: target.options, evidence: .init(files: files, probe: probe))
-            report.diagnosis = reconcile(prediction, with: explained, error: error, stop: stop, report: &report)
+            let explained = explainer.diagnose(error, target: target, evidence: .init(files: files, probe: probe))
+            report.diagnosis = reconcile(prediction, with: explained, error: error, files: files, stop: stop, report: &report)
             if stop.outcome == .localSetup {
                 report.checks.append(.init(layer: stop.layer, id: stop.layer == .config ? "options-libpq" : "client-files-libpq",
                                            status: .fail, summary: "libpq refused: \(error.primaryMessage)"))
@@ -160,9 +160,9 @@ public struct Diagnoser: Sendable {
 
     /// The diagnosis of a failed attempt, given what the files predicted.
     func reconcile(_ prediction: Report.Diagnosis?, with explained: Report.Diagnosis, error: ConnectionError,
-                   stop: (outcome: Report.Outcome, layer: Layer), report: inout Report) -> Report.Diagnosis {
+                   files: ClientFilesInspector.Result, stop: (outcome: Report.Outcome, layer: Layer), report: inout Report) -> Report.Diagnosis {
         guard var prediction else { return explained }
-        if Self.confirms(explained.code, prediction.code), !Self.pathDiffers(prediction, libpq: error) {
+        if Self.confirms(explained.code, prediction.code), !Self.pathDiffers(prediction, files: files, libpq: error) {
             // libpq's words with the prediction's precise account.
             prediction.libpqMessage = explained.libpqMessage
             prediction.sqlState = explained.sqlState
@@ -180,9 +180,9 @@ public struct Diagnoser: Sendable {
     }
 
     /// libpq named a different file than the prediction did (it names the root certificate it looked for).
-    static func pathDiffers(_ prediction: Report.Diagnosis, libpq error: ConnectionError) -> Bool {
+    static func pathDiffers(_ prediction: Report.Diagnosis, files: ClientFilesInspector.Result, libpq error: ConnectionError) -> Bool {
         guard prediction.code == .rootCertMissing, let libpqPath = rootCertificatePath(in: error.message) else { return false }
-        return !prediction.summary.contains(libpqPath)
+        return files.rootCertificate?.path != libpqPath
     }
 
     /// The path in libpq's `root certificate file "…" does not exist`.
@@ -401,19 +401,19 @@ extension Diagnoser {
     func warnings(_ connected: ConnectedFacts, files: ClientFilesInspector.Result, clientCANames: [String]) -> [Report.Warning] {
         var warnings: [Report.Warning] = []
         let mode = connected.sslmode
-        if connected.tls == nil, mode == "prefer" || mode == "allow" {
+        if connected.tls == nil, mode == .prefer || mode == .allow {
             warnings.append(.init(code: .plaintextFallback,
-                                  summary: "sslmode=\(mode) connected without encryption: traffic, including any password, is readable on the network",
+                                  summary: "sslmode=\(mode.rawValue) connected without encryption: traffic, including any password, is readable on the network",
                                   fixes: ["Use sslmode=verify-full with sslrootcert pointing at the server's CA."]))
-        } else if mode != "verify-full" {
+        } else if mode != .verifyFull {
             let rootLoaded = files.rootCertificate?.exists == true && !files.rootCertificates.isEmpty
             let what: String
-            if mode == "verify-ca" {
+            if mode == .verifyCA {
                 what = "sslmode=verify-ca checks the server's CA but not its name: any certificate from that CA can impersonate the server"
             } else if connected.tls != nil, rootLoaded {
-                what = "sslmode=\(mode) checks the server's chain only because \(files.rootCertificate?.path ?? "a root file") exists (libpq's rule), and never its name: a certificate for another host from that CA passes"
+                what = "sslmode=\(mode.rawValue) checks the server's chain only because \(files.rootCertificate?.path ?? "a root file") exists (libpq's rule), and never its name: a certificate for another host from that CA passes"
             } else {
-                what = "sslmode=\(mode) does not verify the server's certificate: anyone on the network path can impersonate the server"
+                what = "sslmode=\(mode.rawValue) does not verify the server's certificate: anyone on the network path can impersonate the server"
             }
             warnings.append(.init(code: .sslmodeUnverified, summary: what,
                                   fixes: ["Use sslmode=verify-full with sslrootcert pointing at the CA that signed the server certificate."]))

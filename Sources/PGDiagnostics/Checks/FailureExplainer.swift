@@ -39,7 +39,13 @@ public struct FailureExplainer: Sendable {
 
     /// The diagnosis for `error`, raised while connecting with `options`.
     public func diagnose(_ error: ConnectionError, options: ConnectionOptions, evidence: Evidence = .init()) -> Report.Diagnosis {
-        var context = Context(error: error, options: options, evidence: evidence)
+        var context = Context(error: error, options: options, effective: options.effective(), evidence: evidence)
+        return context.diagnose()
+    }
+
+    /// The diagnosis for `error`, raised while connecting to a resolved login (nothing is resolved again).
+    public func diagnose(_ error: ConnectionError, target: ResolvedTarget, evidence: Evidence = .init()) -> Report.Diagnosis {
+        var context = Context(error: error, options: target.options, effective: target.effective, evidence: evidence)
         return context.diagnose()
     }
 
@@ -87,10 +93,10 @@ private struct Context {
     var user: String { effective.user ?? "the requested user" }
     var host: String { effective.host.first ?? "localhost" }
 
-    init(error: ConnectionError, options: ConnectionOptions, evidence: FailureExplainer.Evidence) {
+    init(error: ConnectionError, options: ConnectionOptions, effective: ConnectionOptions, evidence: FailureExplainer.Evidence) {
         self.error = error
         self.options = options
-        self.effective = options.effective()
+        self.effective = effective
         self.evidence = evidence
         let decisive = FailureExplainer.decisiveAttempt(error)
         self.attempt = decisive

@@ -74,8 +74,8 @@ public enum LibPQRules {
     /// Whether `sslmode` makes libpq verify the server's certificate against the root
     /// certificate, and so fail without one (verify-ca, verify-full). With another mode libpq
     /// still verifies the chain when the root certificate file exists.
-    public static func requiresRootCertificate(sslmode: String) -> Bool {
-        sslmode == "verify-ca" || sslmode == "verify-full"
+    public static func requiresRootCertificate(sslmode: SSLMode) -> Bool {
+        sslmode.verifiesServerCertificate
     }
 
     /// Whether `sslrootcert=system` means the operating system's trust store (libpq 16 and

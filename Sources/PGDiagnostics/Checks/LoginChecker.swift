@@ -120,7 +120,7 @@ public struct LoginChecker: Sendable {
         return .connected(ConnectedFacts(
             tls: connection.tlsSession, timings: connection.timings.phaseDurations.map { ($0.phase, $0.duration.milliseconds) },
             server: view.report, serverDetail: view.detail,
-            sslmode: connection.effectiveOptions["sslmode"] ?? target.sslmode))
+            sslmode: connection.effectiveOptions.sslmode ?? target.sslmode))
     }
 
     /// The server's view of the session: the JSON fields, and for people the session user,
@@ -171,9 +171,9 @@ public struct LoginChecker: Sendable {
             let primary = FailureExplainer.decisiveAttempt(error)?.primary ?? ""
             ssl = primary.hasSuffix("no encryption") ? false
                 : primary.hasSuffix("SSL encryption") ? true
-                : target.sslmode != "disable" && !unixSocket
+                : target.sslmode != .disable && !unixSocket
         default:
-            ssl = target.sslmode != "disable" && !unixSocket
+            ssl = target.sslmode != .disable && !unixSocket
         }
         let leaf = files.clientChain.first
         let request = HBASimulator.Request(connectionType: unixSocket ? .local : .tcp, ssl: ssl, clientAddress: address,
@@ -224,7 +224,7 @@ public struct ConnectedFacts: Sendable {
     public var server: Report.ServerReport
     public var serverDetail: String?
     /// The sslmode libpq used.
-    public var sslmode: String
+    public var sslmode: SSLMode
 }
 
 /// The simulation of the server's pg_hba.conf/pg_ident.conf for this login.

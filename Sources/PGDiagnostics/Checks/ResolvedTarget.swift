@@ -48,13 +48,14 @@ public struct ResolvedTarget: Sendable {
     }
 
     /// The effective `sslmode` (libpq's default is prefer).
-    public var sslmode: String { effective["sslmode"].flatMap { $0.isEmpty ? nil : $0 } ?? "prefer" }
+    /// (Options that passed ``invalid`` hold a valid sslmode: libpq checked it.)
+    public var sslmode: SSLMode { effective.sslmode ?? .prefer }
     /// The first host libpq tries (libpq's default: a Unix socket, reported as localhost here).
     public var firstHost: String { effective.host.first ?? "localhost" }
     /// Why libpq's own attempt must not be made for this login, if it must not: the two cases
     /// where the attempt would do harm instead of telling the truth (see ``LibPQRules/attemptHazard(_:)``).
     public var attemptHazard: String? {
-        guard sslmode != "disable" else { return nil }
+        guard sslmode != .disable else { return nil }
         return LibPQRules.attemptHazard(files)
     }
 
