@@ -23,7 +23,9 @@ final class MessageExplainerTests: XCTestCase {
             ("server certificate for \"db.example.test\" (and 1 other name) does not match host name \"127.0.0.1\"", "server-name-mismatch"),
             ("server does not support SSL, but SSL was required", "ssl-not-supported"),
             ("FATAL:  certificate authentication failed for user \"bob\"", "cert-name-mismatch"),
-            ("FATAL:  connection requires a valid client certificate", "cert-file-missing"),
+            // In real reports the certificate was mostly never sent (no sslcert, or a tool that did not
+            // pass it on); a missing sslcert file comes next. The live check tells them apart.
+            ("FATAL:  connection requires a valid client certificate", "client-cert-required"),
             ("FATAL:  \"trust\" authentication failed for user \"bob\"", "cert-name-mismatch"),
             ("FATAL:  password authentication failed for user \"bob\"", "password-failed"),
             ("fe_sendauth: no password supplied", "password-required"),

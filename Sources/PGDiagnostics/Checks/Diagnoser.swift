@@ -112,10 +112,9 @@ public struct Diagnoser: Sendable {
         }
         if FailureExplainer.isLocalRefusal(error) { return (.localSetup, error.phase == .options ? .config : .clientFiles) }
         let attempt = FailureExplainer.decisiveAttempt(error)
-        let primary = attempt?.primary ?? error.primaryMessage
+        let recognition = FailureExplainer.recognize(error)
         if let sqlState = attempt?.sqlState ?? error.sqlState {
-            if sqlState == "3D000" || sqlState == "42501" || (primary.hasPrefix("role \"") && primary.hasSuffix("does not exist"))
-                || primary.contains("is not permitted to log in") {
+            if sqlState == "3D000" || sqlState == "42501" || recognition?.about == .authorization {
                 return (.refused, .authorization)
             }
             if sqlState.hasPrefix("28") { return (.refused, .authentication) }
@@ -123,17 +122,19 @@ public struct Diagnoser: Sendable {
         }
         if error.code == .timeout { return (.unreachable, min(max(FailureExplainer.layer(for: error.phase), .network), .tls)) }
         // A TLS alert or verify failure, also when TLS 1.3 delivers it while libpq waits for authentication.
-        if primary.hasPrefix("SSL") || primary.contains("alert") || primary.contains("certificate verify failed")
-            || primary.contains("server does not support SSL") {
-            return (.unreachable, primary.contains("server does not support SSL") ? .network : .tls)
+        switch recognition?.about {
+        case .serverCertificate?, .clientCertificate?, .negotiation?: return (.unreachable, .tls)
+        default: break
         }
+        if recognition?.message.id == "libpq.ssl-refused" { return (.unreachable, .network) }
+        if FailureExplainer.looksLikeLostConnection(error) { return (.unreachable, .tls) }
         switch error.phase {
         case .options: return (.localSetup, .config)
         case .connecting: return (.unreachable, .network)
         case .tls: return (.unreachable, .tls)
         case .authentication:
             // The server asked for something libpq cannot give (a password), or hung up.
-            return FailureExplainer.looksLikeLostConnection(primary) ? (.unreachable, .tls) : (.refused, .authentication)
+            return (.refused, .authentication)
         case .startup, .query: return (.refused, .authorization)
         }
     }

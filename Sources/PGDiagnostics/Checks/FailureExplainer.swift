@@ -29,13 +29,20 @@ public struct FailureExplainer: Sendable {
     /// Whether a TLS probe would add evidence to this failure.
     public func wantsProbe(_ error: ConnectionError) -> Bool {
         guard error.phase == .tls || error.phase == .authentication else { return false }
-        let text = error.attempts.map(\.message).joined(separator: "\n")
-        return text.contains("SSL") || text.contains("certificate") || text.contains("alert")
-            || text.contains("server closed the connection unexpectedly") || text.contains("EOF")
+        guard let recognition = Self.recognize(error) else { return error.phase == .tls }
+        // libpq's refusal of its own files needs no handshake (and a probe would open them too).
+        guard !recognition.message.stopsBeforeServer, recognition.about != .clientFiles else { return false }
+        return recognition.about != .authorization && recognition.about != .network
+            || ["libpq.eof", "libpq.closed", "libpq.ssl-refused"].contains(recognition.message.id)
+    }
+
+    /// libpq's message of the attempt that explains `error`, read through the knowledge base.
+    static func recognize(_ error: ConnectionError) -> KnowledgeBase.Recognition? {
+        KnowledgeBase.recognize(decisiveAttempt(error)?.message ?? error.message, loggedBy: .client)
     }
 
     /// The TLS alert named in an OpenSSL reason (`tlsv1 alert unknown ca` → `unknown ca`).
-    static func alert(in text: String) -> String? { Context.alert(in: text) }
+    static func alert(in text: String) -> String? { TLSVocabulary.alertName(in: text) }
 
     /// The diagnosis for `error`, raised while connecting with `options`.
     public func diagnose(_ error: ConnectionError, options: ConnectionOptions, evidence: Evidence = .init()) -> Report.Diagnosis {
@@ -90,6 +97,9 @@ private struct Context {
     let attempt: ConnectionError.Attempt?
     /// That attempt's text (libpq's words).
     let text: String
+    /// That text, read through the knowledge base (libpq is the client: an alert in it came from the server).
+    let recognition: KnowledgeBase.Recognition?
+    var recognised: String { recognition?.message.id ?? "" }
     var user: String { effective.user ?? "the requested user" }
     var host: String { effective.host.first ?? "localhost" }
 
@@ -101,6 +111,7 @@ private struct Context {
         let decisive = FailureExplainer.decisiveAttempt(error)
         self.attempt = decisive
         self.text = decisive?.message ?? error.message
+        self.recognition = KnowledgeBase.recognize(text, loggedBy: .client)
     }
 
     mutating func diagnose() -> Report.Diagnosis {
@@ -137,13 +148,22 @@ private struct Context {
         if let files = clientFileDiagnosis() { return files }
         if let tls = tlsDiagnosis() { return tls }
         if let authentication = authenticationDiagnosis() { return authentication }
+        if let recognition, let cause = recognition.causes.first {
+            // Known to the knowledge base, with no evidence that would say more: its first cause.
+            var explanation = cause.cause
+            if let reading = recognition.reading { explanation += " " + reading }
+            if recognition.causes.count > 1 {
+                explanation += " Could not rule out: " + recognition.causes.dropFirst().map(\.cause).joined(separator: " Or: ")
+            }
+            // A cause nobody can name yet stays in the layer the connection reached.
+            return make(cause.code, cause.code == .unknown ? FailureExplainer.layer(for: error.phase) : cause.layer, String(recognition.message.meaning.dropLast(recognition.message.meaning.hasSuffix(".") ? 1 : 0)),
+                        explanation, fixes: cause.fixes + ["Read the server's log for the same moment: \(cause.howToTell)"])
+        }
         var layer = FailureExplainer.layer(for: error.phase)
         if let sqlState = attempt?.sqlState {
             // The server spoke: a missing database or privilege, or a role that does not exist,
             // is authorization; every other class-28 refusal is authentication.
-            let primary = attempt?.primary ?? ""
-            if sqlState == "3D000" || sqlState == "42501" || (primary.hasPrefix("role \"") && primary.hasSuffix("does not exist"))
-                || primary.contains("is not permitted to log in") {
+            if sqlState == "3D000" || sqlState == "42501" || recognition?.about == .authorization {
                 layer = .authorization
             } else if sqlState.hasPrefix("28") {
                 layer = .authentication
@@ -158,19 +178,19 @@ private struct Context {
 
     func networkDiagnosis() -> Report.Diagnosis? {
         let port = effective["port"] ?? "5432"
-        if text.contains("could not translate host name") {
+        if recognised == "libpq.unresolved" {
             return make(.hostUnresolved, .network, "The host name \(host) does not resolve",
                         "DNS (or /etc/hosts) has no address for \(host): \(attempt?.primary ?? "")",
                         fixes: ["Check the spelling of the host name and this machine's resolver: getent hosts \(host)",
                                 "If the name is only known inside another network, use hostaddr=ADDRESS together with host=\(host) (the name stays in use for verify-full)."])
         }
-        if text.contains("Connection refused") {
+        if recognised == "libpq.refused" {
             return make(.connectionRefused, .network, "Nothing is listening on \(host) port \(port)",
                         "The TCP connection was refused: no PostgreSQL server listens on that address and port, or a firewall rejects it.",
                         fixes: ["Check the port (SHOW port on the server) and listen_addresses in postgresql.conf.",
                                 "Check that the server is running: pg_isready -h \(host) -p \(port)"])
         }
-        if text.contains("server does not support SSL, but SSL was required") || evidence.probe?.sslResponse == "N" && text.contains("SSL") {
+        if recognised == "libpq.ssl-refused" || evidence.probe?.sslResponse == "N" && recognition?.about != .authentication && recognition?.about != .authorization {
             return make(.sslNotSupported, .network, "The server does not accept TLS connections",
                         "The server answered PostgreSQL's SSLRequest with \"N\": ssl is off in its postgresql.conf (or a proxy in between does not pass TLS through). sslmode=\(effective["sslmode"] ?? "prefer") requires TLS, so libpq stopped.",
                         evidence: evidence.probe?.sslResponse.map { ["the server's answer to SSLRequest: \($0)"] } ?? [],
@@ -182,30 +202,27 @@ private struct Context {
     // MARK: client files (libpq noticed before the pre-check did)
 
     func clientFileDiagnosis() -> Report.Diagnosis? {
-        for (needle, code, summary) in FailureExplainer.localFileRefusals where text.contains(needle) {
-            return make(code, .clientFiles, summary, "libpq refused its own files before the server was asked: \(attempt?.primary ?? "")",
-                        fixes: ["Run pgconnect-check with the same options: it inspects each file and names the fix."])
-        }
-        return nil
+        guard let recognition, recognition.message.stopsBeforeServer, let cause = recognition.causes.first else { return nil }
+        return make(cause.code, .clientFiles, String(recognition.message.meaning.dropLast(recognition.message.meaning.hasSuffix(".") ? 1 : 0)),
+                    "libpq refused its own files before the server was asked: \(attempt?.primary ?? ""). \(cause.cause)",
+                    fixes: cause.fixes + ["Run pgconnect-check with the same options: it inspects each file and names the fix."])
     }
 
     // MARK: tls
 
     func tlsDiagnosis() -> Report.Diagnosis? {
         let probe = evidence.probe
-        if text.contains("certificate verify failed") {
+        if recognised == "libpq.verify-failed" {
             return serverCertificateDiagnosis(probe)
         }
-        if text.contains("does not match host name") || text.contains("could not get server's host name from server certificate")
-            || text.contains("host name must be specified for a verified SSL connection") {
+        if recognised == "libpq.host-mismatch" {
             return nameMismatchDiagnosis(probe)
         }
-        if let alert = Self.alert(in: text) ?? (FailureExplainer.looksLikeLostConnection(text) ? probe?.serverAlert.flatMap(Self.alert(in:)) : nil) {
+        let lost = recognised == "libpq.eof" || recognised == "libpq.closed"
+        if let alert = recognised == "libpq.alert" ? TLSVocabulary.alertName(in: text) : lost ? probe?.serverAlert.flatMap(TLSVocabulary.alertName(in:)) : nil {
             return alertDiagnosis(alert, probe)
         }
-        let protocolHints = ["unsupported protocol", "no protocols available", "wrong version number", "protocol version",
-                             "This may indicate that the server does not support any SSL protocol version", "version too low", "version too high"]
-        if protocolHints.contains(where: text.contains) {
+        if recognised == "libpq.protocol" || recognition?.details.alert == .protocolVersion {
             let minimum = effective["ssl_min_protocol_version"] ?? "TLSv1.2"
             let maximum = effective["ssl_max_protocol_version"].flatMap { $0.isEmpty ? nil : $0 } ?? "the newest OpenSSL knows"
             return make(.tlsVersionMismatch, .tls, "Client and server share no TLS protocol version",
@@ -304,25 +321,26 @@ private struct Context {
         if let names = probe?.clientCANames, !names.isEmpty {
             facts.append("the server accepts client certificates issued by: \(names.joined(separator: "; "))")
         }
-        switch alert {
-        case "unknown ca":
+        switch TLSVocabulary.alert(in: "alert " + alert.lowercased()) {
+        case .untrusted:
             return unknownCADiagnosis(facts: facts, probe: probe)
-        case "certificate revoked":
+        case .revoked:
             return make(.clientCertRevoked, .tls, "The server rejects the client certificate as revoked",
                         "The server's CRL (ssl_crl_file or ssl_crl_dir) lists this certificate as revoked.",
                         evidence: facts,
                         fixes: ["Get a new client certificate for CN=\(files?.clientChain.first?.commonName ?? "…") from the CA and replace \(files?.certificate?.path ?? "the sslcert file")."])
-        case "certificate expired":
+        case .expired:
             return make(.clientCertExpired, .clientFiles, "The server rejects the client certificate as expired",
                         "The server's clock says the certificate is outside its validity period.",
                         evidence: facts, fixes: ["Issue a new client certificate; compare the server's clock with this machine's (date -u)."])
-        case "protocol version":
+        case .protocolVersion:
             return make(.tlsVersionMismatch, .tls, "Client and server share no TLS protocol version",
                         "The server rejected the protocol version offered.", evidence: facts,
                         fixes: ["Align ssl_min_protocol_version/ssl_max_protocol_version on both sides (TLSv1.2 or TLSv1.3)."])
         default:
             var explanation = "The server's OpenSSL refused the client certificate during the handshake with \"\(alert)\"."
-            if alert == "certificate required" || alert == "handshake failure", files?.sendsCertificate == false {
+            if let failure = TLSVocabulary.alert(in: "alert " + alert.lowercased()), failure == .certificateRequired || failure == .handshakeFailure,
+               files?.sendsCertificate == false {
                 explanation = "The server requires a client certificate in the TLS handshake and none was sent."
             }
             return make(.clientCertRejected, .tls, "The server rejects the client certificate (\(alert))", explanation,
@@ -399,7 +417,7 @@ private struct Context {
         let showNames = "Show the certificate's names: openssl x509 -noout -subject -nameopt RFC2253 -in \(certificatePath)"
 
         // Client-side: the server asked for a password libpq does not have.
-        if primary.hasPrefix("fe_sendauth: no password supplied") {
+        if recognised == "libpq.no-password" {
             return make(.passwordRequired, .authentication, "The server asks for a password, not (only) a certificate",
                         "The first pg_hba.conf line that matches this connection uses a password method (scram-sha-256, md5 or password), so the server asked for a password and none was given. A certificate alone logs in only where the line's method is cert.",
                         evidence: facts,
@@ -408,7 +426,7 @@ private struct Context {
         }
         guard attempt?.sqlState != nil else { return nil }
 
-        if primary.hasPrefix("certificate authentication failed for user") {
+        if recognised == "server.cert-auth-failed" {
             if let name = leaf?.commonName, name == user {
                 return make(.identMapNoMatch, .authentication, "The certificate names \"\(user)\", yet the server refused it: a user-name map decides",
                             "The certificate's CN equals the requested user, so plain cert authentication would accept it. The pg_hba line must therefore use map= (or clientname=DN), and the pg_ident.conf map has no line that maps this certificate's \(leaf?.subject == nil ? "name" : "CN or DN") to \"\(user)\". Could not rule out: a map line exists but pg_ident.conf failed to load (one bad line makes the server keep the previous file) — check pg_ident_file_mappings.error.",
@@ -424,15 +442,14 @@ private struct Context {
                                 "Or map it: a pg_ident.conf line \"certmap \(leaf?.commonName ?? "CN") \(user)\" and map=certmap on the pg_hba line, then SELECT pg_reload_conf();",
                                 showNames])
         }
-        if primary.hasSuffix("authentication failed for user \"\(user)\""), primary.hasPrefix("\""),
-           !primary.hasPrefix("\"password\""), !primary.hasPrefix("\"scram") , !primary.hasPrefix("\"md5") {
+        if recognised == "server.verify-full-failed" {
             // `"trust" authentication failed`: only clientcert=verify-full can fail a trust line.
             return make(.certNameMismatch, .authentication, "clientcert=verify-full: the certificate's name does not give user \"\(user)\"",
                         "The matching pg_hba line (method \(primary.prefix { $0 != " " })) has clientcert=verify-full, which makes the server compare the certificate's CN (or DN with clientname=DN) with the user after the method itself succeeded. CN \(leaf?.commonName ?? "unknown") ≠ \"\(user)\".",
                         evidence: facts,
                         fixes: ["Log in as the certificate's user, or use a certificate whose CN is \"\(user)\".", showNames])
         }
-        if primary.hasPrefix("password authentication failed for user") {
+        if recognised == "server.password-failed" {
             var explanation = "The matching pg_hba line uses a password method and the server refused the password."
             var fixes = ["Check the password (psql's \\password \(user) sets it); the server log says more (e.g. no password set, or \"Connection matched pg_hba.conf line N\")."]
             if let name = leaf?.commonName, name != user {
@@ -442,8 +459,8 @@ private struct Context {
             return make(.passwordFailed, .authentication, "The server refused the password for \"\(user)\"", explanation,
                         evidence: facts, fixes: fixes)
         }
-        if primary.hasPrefix("no pg_hba.conf entry for host") {
-            let encryption = primary.hasSuffix("no encryption") ? "no encryption" : primary.hasSuffix("GSS encryption") ? "GSS encryption" : "SSL encryption"
+        if recognised == "server.hba-no-entry" {
+            let encryption = recognition?.details.encryption.map { $0 == "ssl off" ? "no encryption" : $0 == "gss encryption" ? "GSS encryption" : $0 == "no encryption" ? $0 : "SSL encryption" } ?? "SSL encryption"
             var explanation = "No pg_hba.conf line matches this connection (its type, database, user and address), so the server refuses it. \"\(encryption)\" is how the connection arrived: "
             explanation += encryption == "no encryption"
                 ? "unencrypted, so hostssl lines cannot match it."
@@ -459,20 +476,27 @@ private struct Context {
             return make(.hbaNoEntry, .authentication, "No pg_hba.conf line matches this connection (\(encryption))", explanation,
                         evidence: facts, fixes: fixes)
         }
-        if primary.hasPrefix("pg_hba.conf rejects connection") {
+        if recognised == "server.hba-reject" {
+            if recognition?.causes.first?.id == "hba-reject-plaintext" {
+                return make(.hbaReject, .authentication, "A pg_hba.conf reject line refuses this unencrypted connection",
+                            "The first pg_hba.conf line that matches (type, database \(database), user \(user), address) has the method reject, and the connection arrived without TLS: the server accepts only encrypted connections.",
+                            evidence: facts,
+                            fixes: ["Connect over TLS: sslmode=verify-full with sslrootcert (the server refuses plaintext on purpose).",
+                                    "Find the line: rerun with --hba FILE (the server's pg_hba.conf) or --admin."])
+            }
             return make(.hbaReject, .authentication, "A pg_hba.conf reject line matches this connection",
                         "The first pg_hba.conf line that matches (type, database \(database), user \(user), address) has the method reject; lines after it are never consulted.",
                         evidence: facts,
-                        fixes: ["Put a line that allows this login above the reject line, or narrow the reject line; then SELECT pg_reload_conf();",
+                        fixes: ["Put a line that allows this login (hostssl … cert) above the reject line, or narrow the reject line; then SELECT pg_reload_conf();",
                                 "Find the line: rerun with --hba FILE (the server's pg_hba.conf) or --admin."])
         }
-        if primary.hasPrefix("client certificates can only be checked if a root certificate store is available") {
+        if recognised == "server.no-ca" {
             return make(.serverNoCA, .authentication, "The server cannot check client certificates: it has no ssl_ca_file",
                         "The matching pg_hba line uses cert or clientcert, but the server has no root certificate store (ssl_ca_file is empty), so it cannot verify any client certificate and refuses the login.",
                         evidence: facts,
                         fixes: ["On the server: set ssl_ca_file to the CA that issues client certificates, then SELECT pg_reload_conf(); (check: SHOW ssl_ca_file;)"])
         }
-        if primary.hasPrefix("connection requires a valid client certificate") {
+        if recognised == "server.client-cert-required" {
             if let files, files.sendsCertificate, let probe = evidence.probe, probe.sslResponse == "S", probe.clientCANames.isEmpty {
                 return make(.serverNoCA, .authentication, "The server never asks for a client certificate: it has no ssl_ca_file",
                             "A client certificate was ready to send, but the server's TLS handshake did not request one (it named no accepted CAs), so none was sent and the cert line refused the login. A server requests client certificates only when ssl_ca_file (or ssl_ca_file's equivalent) is set.",
@@ -491,24 +515,24 @@ private struct Context {
                         explanation, evidence: facts,
                         fixes: ["Name the certificate and key: sslcert=/path/client.crt sslkey=/path/client.key"])
         }
-        if primary.hasPrefix("role \""), primary.hasSuffix("does not exist") {
+        if recognised == "server.role-missing" {
             return make(.roleMissing, .authorization, "The role \"\(user)\" does not exist",
                         "Authentication passed, but there is no role of that name on the server.",
                         evidence: facts,
                         fixes: ["Create it: CREATE ROLE \"\(user)\" LOGIN; — or log in as an existing role (the certificate's CN, or the map's target)."])
         }
-        if primary.contains("is not permitted to log in") {
+        if recognised == "server.role-nologin" {
             return make(.roleCannotLogin, .authorization, "The role \"\(user)\" may not log in (NOLOGIN)",
                         "Authentication passed, but the role has NOLOGIN: it is a group role, not a login role.",
                         evidence: facts, fixes: ["ALTER ROLE \"\(user)\" LOGIN; — or log in as a member role."])
         }
-        if primary.hasPrefix("database \""), primary.hasSuffix("does not exist") {
+        if recognised == "server.database-missing" {
             return make(.databaseMissing, .authorization, "The database \"\(database)\" does not exist",
                         "Authentication passed, but there is no database of that name (libpq's default database is the user name).",
                         evidence: facts,
                         fixes: ["Connect to an existing database (dbname=postgres), or create it: CREATE DATABASE \"\(database)\";"])
         }
-        if primary.hasPrefix("permission denied for database") {
+        if recognised == "server.connect-denied" {
             return make(.connectDenied, .authorization, "The role \"\(user)\" may not connect to \"\(database)\"",
                         "Authentication passed, but the role lacks the CONNECT privilege on the database (\(attempt?.detail ?? "User does not have CONNECT privilege.")).",
                         evidence: facts,
@@ -518,15 +542,6 @@ private struct Context {
     }
 
     // MARK: helpers
-
-    /// The TLS alert name in an OpenSSL reason like `tlsv1 alert unknown ca` or `sslv3 alert certificate revoked`.
-    static func alert(in text: String) -> String? {
-        guard let range = text.firstScalarRange(of: "alert ") else { return nil }
-        let rest = text[range.upperBound...]
-        let name = rest.prefix { $0 != "\n" && $0 != "(" && $0 != ":" }.trimmingScalars(in: .whitespaces)
-        return name.isEmpty ? nil : name
-    }
-
 
     func make(_ code: DiagnosisCode, _ layer: Layer, _ summary: String, _ explanation: String,
               evidence extra: [String] = [], fixes: [String]) -> Report.Diagnosis {
@@ -547,34 +562,16 @@ private struct Context {
 }
 
 extension FailureExplainer {
-    /// libpq's own refusals of its local files (fe-secure-openssl.c), before the server decides
-    /// anything: a needle of libpq's message, the code, a summary.
-    static let localFileRefusals: [(String, DiagnosisCode, String)] = [
-        ("has group or world access", .keyPermissions, "The client key is readable by others"),
-        ("bad decrypt", .keyEncrypted, "The passphrase does not open the encrypted client key"),
-        ("certificate present, but not private key file", .keyFileMissing, "The client key file does not exist"),
-        ("certificate does not match private key file", .keyCertMismatch, "The client key does not belong to the certificate"),
-        // OpenSSL 3 checks the pair when libpq loads the key: "could not load private key file …: key values mismatch".
-        ("key values mismatch", .keyCertMismatch, "The client key does not belong to the certificate"),
-        ("does not exist\nEither provide the file", .rootCertMissing, "The root certificate file does not exist"),
-        ("could not read root certificate file", .certUnparsable, "The root certificate file cannot be read as PEM"),
-        ("could not read certificate file", .certUnparsable, "The client certificate file cannot be read as PEM"),
-        ("could not load private key file", .certUnparsable, "The client key cannot be loaded"),
-        ("could not open certificate file", .fileUnreadable, "The client certificate file cannot be opened"),
-        ("could not stat private key file", .fileUnreadable, "The client key file cannot be examined"),
-        ("is not a regular file", .fileUnreadable, "The client key is not a regular file"),
-    ]
+    /// Whether libpq's connection ended without a PostgreSQL error (EOF in TLS, a closed socket).
+    static func looksLikeLostConnection(_ error: ConnectionError) -> Bool {
+        let id = recognize(error)?.message.id
+        return id == "libpq.eof" || id == "libpq.closed"
+    }
 
     /// Whether libpq stopped because of its own local files (or options), before the server
     /// could decide anything.
-    static func looksLikeLostConnection(_ text: String) -> Bool {
-        ["server closed the connection unexpectedly", "SSL SYSCALL error", "EOF detected", "unexpected eof", "SSL connection has been closed unexpectedly"]
-            .contains(where: text.contains)
-    }
-
     static func isLocalRefusal(_ error: ConnectionError) -> Bool {
         if error.phase == .options || error.code == .keyPassphraseRequired { return true }
-        let text = decisiveAttempt(error)?.message ?? error.message
-        return localFileRefusals.contains { text.contains($0.0) }
+        return recognize(error)?.message.stopsBeforeServer ?? false
     }
 }

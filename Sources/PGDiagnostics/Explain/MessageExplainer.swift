@@ -1,17 +1,31 @@
 import PGConnect
 
-/// Explains a pasted error message — from psql, an application or the server log — without
-/// connecting: the causes it can have, most likely first, how to tell them apart, and the fixes.
+/// Explains a pasted error message — from psql, an application, another driver or the server log —
+/// without connecting, through the ``KnowledgeBase``: the causes it can have, most likely first,
+/// how to tell them apart, and the fixes.
+///
+/// A pasted block is read as one story: each line is recognised by who logged it, DETAIL lines
+/// join the line they belong to, and lines that are consequences of another (the FATAL after the
+/// server's LOG line, the plaintext retry of `sslmode=prefer`, the shutdown after a startup
+/// failure) come after their cause.
 public struct MessageExplainer: Sendable {
     /// One recognised message in the text.
-    public struct Finding: Sendable, Hashable {
-        /// The message as found (one attempt or log line, without `connection to server…` prefixes).
+    public struct Finding: Sendable {
+        /// The message as found (without `psql: error:`, `connection to server…` and log prefixes).
         public var message: String
         public var meaning: String
         /// Possible causes, most likely first.
-        public var causes: [MessageCatalog.Cause]
-        /// Context, e.g. that this is the plaintext retry of sslmode=prefer.
+        public var causes: [KnowledgeBase.Cause]
+        /// Context: that this line is the consequence of another, or which detail decided the order.
         public var note: String?
+        /// The knowledge base's name for the message.
+        public var messageID: String
+        /// Who wrote it, when known.
+        public var loggedBy: KnowledgeBase.Side?
+        /// Whose setup holds the cause.
+        public var about: KnowledgeBase.Subject
+        /// Whether another finding in the same text is its cause.
+        public var isConsequence: Bool
     }
 
     /// Larger input is cut to this many bytes (a pasted log can be huge).
@@ -19,62 +33,71 @@ public struct MessageExplainer: Sendable {
 
     public init() {}
 
-    /// The findings in `text`, in order; empty when nothing is recognised.
+    /// The findings in `text`, causes before consequences; empty when nothing is recognised.
     public func explain(_ text: String) -> [Finding] {
         let text = text.utf8.count > Self.inputLimit ? String(decoding: Array(text.utf8.prefix(Self.inputLimit)), as: UTF8.self) : text
-        let attempts = ConnectionError(code: .connectionFailed, phase: .authentication, message: text).attempts
+        let lines = text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r" }).map(String.init)
         var findings: [Finding] = []
         var seen = Set<String>()
-        for attempt in attempts {
-            // A log or a paste can hold many lines; each line may be its own message.
-            let lines = attempt.target == nil ? attempt.message.split(separator: "\n").map(String.init) : [attempt.message]
-            for line in lines {
-                guard let finding = Self.match(line) else { continue }
-                guard seen.insert(finding.message).inserted else { continue }
-                findings.append(finding)
+        var index = 0
+        while index < lines.count {
+            var recognition = KnowledgeBase.recognize(lines[index])
+            // A message wrapped over two lines.
+            if recognition == nil, index + 1 < lines.count, KnowledgeBase.recognize(lines[index + 1]) == nil {
+                recognition = KnowledgeBase.recognize(lines[index] + " " + lines[index + 1])
+                if recognition != nil { index += 1 }
+            }
+            index += 1
+            guard let recognition else { continue }
+            let isDetail = Self.isDetailLine(lines[index - 1])
+            // A DETAIL of the line before (e.g. the server's verify failure and its depth and reason)
+            // makes that finding more precise instead of standing alone.
+            if isDetail, let last = findings.indices.last, findings[last].messageID == recognition.message.id {
+                findings[last] = Self.finding(recognition, message: findings[last].message + "\n" + recognition.text)
+                continue
+            }
+            guard seen.insert(recognition.message.id + "\u{0}" + recognition.text).inserted else { continue }
+            findings.append(Self.finding(recognition, message: recognition.text))
+        }
+        if findings.isEmpty {
+            // A message wrapped over many lines.
+            let joined = lines.joined(separator: " ")
+            if lines.count > 1, let recognition = KnowledgeBase.recognize(joined) { findings.append(Self.finding(recognition, message: recognition.text)) }
+        }
+        return Self.story(findings)
+    }
+
+    static func finding(_ recognition: KnowledgeBase.Recognition, message: String) -> Finding {
+        Finding(message: message, meaning: recognition.message.meaning, causes: recognition.causes, note: recognition.reading,
+                messageID: recognition.message.id, loggedBy: recognition.loggedBy, about: recognition.about, isConsequence: false)
+    }
+
+    static func isDetailLine(_ line: String) -> Bool {
+        ["DETAIL:", "HINT:", "CONTEXT:"].contains { line.contains($0) } && !line.contains("FATAL:") && !line.contains("LOG:")
+    }
+
+    /// Causes first: a finding whose cause is another finding in the text moves after it.
+    static func story(_ findings: [Finding]) -> [Finding] {
+        guard findings.count > 1 else { return findings }
+        let ids = Set(findings.map(\.messageID))
+        var causes: [Finding] = []
+        var consequences: [Finding] = []
+        for var finding in findings {
+            let message = KnowledgeBase.message(finding.messageID)
+            if let origin = message?.consequenceOf.first(where: ids.contains), let cause = KnowledgeBase.message(origin) {
+                finding.isConsequence = true
+                finding.note = "A consequence of the line recognised as \"\(cause.meaning)\" — the cause is there."
+                consequences.append(finding)
+            } else if ["hba-plaintext", "hba-reject-plaintext"].contains(finding.causes.first?.id ?? ""),
+                      findings.contains(where: { !["server.hba-no-entry", "server.hba-reject"].contains($0.messageID) }) {
+                finding.isConsequence = true
+                finding.note = "This is most likely the plaintext retry of sslmode=prefer (or allow) after the attempt in the other line failed: the cause is in that line."
+                consequences.append(finding)
+            } else {
+                causes.append(finding)
             }
         }
-        // sslmode=prefer/allow: the plaintext retry's "no encryption" hides the TLS attempt's cause.
-        if findings.count > 1, let index = findings.firstIndex(where: { $0.causes.first?.code == .hbaNoEntry && $0.message.hasSuffix("no encryption") }) {
-            findings[index].note = "This is most likely the plaintext retry of sslmode=prefer (or allow) after the attempt above failed: the cause is in that earlier message."
-            let retry = findings.remove(at: index)
-            findings.append(retry)
-        }
-        return findings
-    }
-
-    static func match(_ line: String) -> Finding? {
-        let message = strip(line)
-        guard !message.isEmpty else { return nil }
-        for entry in MessageCatalog.entries where entry.fragments.contains(where: message.contains) {
-            return Finding(message: message, meaning: entry.meaning, causes: entry.causes)
-        }
-        if message.contains("role \""), message.hasSuffix("does not exist") {
-            return Finding(message: message, meaning: "Authentication passed; the role does not exist.",
-                           causes: [.init(code: .roleMissing, layer: .authorization, cause: "No role of that name (or a typo in user=).",
-                                          howToTell: "SELECT rolname FROM pg_roles", fixes: ["CREATE ROLE name LOGIN; or log in as an existing role."])])
-        }
-        if message.contains("database \""), message.hasSuffix("does not exist") {
-            return Finding(message: message, meaning: "Authentication passed; the database does not exist.",
-                           causes: [.init(code: .databaseMissing, layer: .authorization,
-                                          cause: "No database of that name (libpq's default database is the user name).",
-                                          howToTell: "SELECT datname FROM pg_database", fixes: ["Use dbname=postgres or create the database."])])
-        }
-        return nil
-    }
-
-    /// Drops `psql: error:`, `connection to server … failed:`, log prefixes and severities.
-    static func strip(_ line: String) -> String {
-        var text = Substring(line)
-        for prefix in ["psql: error: ", "psql: ", "error: "] where text.hasPrefix(prefix) { text = text.dropFirst(prefix.count) }
-        if text.hasPrefix("connection to server "), let range = text.firstScalarRange(of: " failed: ") { text = text[range.upperBound...] }
-        for severity in ["FATAL:  ", "ERROR:  ", "LOG:  ", "DETAIL:  ", "WARNING:  "] {
-            if let range = text.firstScalarRange(of: severity) { text = text[range.upperBound...] }
-        }
-        if text.count > 6, text.prefix(5).allSatisfy({ $0.isUppercase || $0.isNumber }), text.dropFirst(5).hasPrefix(": ") {
-            text = text.dropFirst(7)  // a SQLSTATE from verbose mode
-        }
-        return text.trimmingScalars(in: .whitespaces)
+        return causes.isEmpty ? findings : causes + consequences
     }
 }
 
@@ -82,12 +105,13 @@ public struct MessageExplainer: Sendable {
 public enum ExplanationRenderer {
     public static func text(_ findings: [MessageExplainer.Finding]) -> String {
         guard !findings.isEmpty else {
-            return "Not recognised. pgconnect knows libpq's, the server's and OpenSSL's messages about certificate logins; paste the whole message, or run pgconnect-check with the same connection options to diagnose it live.\n"
+            return "Not recognised. pgconnect knows libpq's, the server's, OpenSSL's and the common drivers' messages about certificate logins; paste the whole message (several lines are fine), or run pgconnect-check with the same connection options to diagnose it live.\n"
         }
         var lines: [String] = []
         for finding in findings {
-            lines.append("Message: \(finding.message)")
-            lines.append("  \(finding.meaning)")
+            lines.append("Message: \(finding.message.replacingScalars("\n", with: "\n         "))")
+            let side = finding.loggedBy.map { $0 == .server ? "logged by the server" : "reported by the client" }
+            lines.append("  \(finding.meaning)\(side.map { " (\($0); about the \(finding.about.rawValue))" } ?? "")")
             if let note = finding.note { lines.append("  Note: \(note)") }
             lines.append(finding.causes.count == 1 ? "  Cause:" : "  Possible causes, most likely first:")
             for (index, cause) in finding.causes.enumerated() {
@@ -106,11 +130,16 @@ public enum ExplanationRenderer {
             ("findings", .array(findings.map { finding in
                 .object([
                     ("message", .string(finding.message)),
+                    ("message_id", .string(finding.messageID)),
+                    ("logged_by", .string(finding.loggedBy?.rawValue)),
+                    ("about", .string(finding.about.rawValue)),
+                    ("consequence", .bool(finding.isConsequence)),
                     ("meaning", .string(finding.meaning)),
                     ("note", .string(finding.note)),
                     ("causes", .array(finding.causes.map { cause in
                         .object([
                             ("code", .string(cause.code.rawValue)),
+                            ("cause_id", .string(cause.id)),
                             ("layer", .string(cause.layer.rawValue)),
                             ("cause", .string(cause.cause)),
                             ("how_to_tell", .string(cause.howToTell)),
