@@ -23,7 +23,14 @@ struct ExplainCommand: ParsableCommand {
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
 
+    @Flag(help: "Print the knowledge base itself (every known message and cause) as JSON, and exit.")
+    var catalog = false
+
     func run() throws {
+        if catalog {
+            print(ExplanationRenderer.catalog())
+            return
+        }
         let input: String
         if text.isEmpty {
             input = String(decoding: StandardStreams.readInput(limit: MessageExplainer.inputLimit), as: UTF8.self)

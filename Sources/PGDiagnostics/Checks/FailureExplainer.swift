@@ -338,9 +338,22 @@ private struct Context {
                         "The server rejected the protocol version offered.", evidence: facts,
                         fixes: ["Align ssl_min_protocol_version/ssl_max_protocol_version on both sides (TLSv1.2 or TLSv1.3)."])
         default:
+            let failure = TLSVocabulary.alert(in: "alert " + alert.lowercased())
+            let leaf = files?.clientChain.first
+            if failure == .wrongPurpose {
+                return make(.clientCertWrongUsage, .clientFiles, "The server refuses the client certificate's purpose (\(alert))",
+                            "The certificate's extendedKeyUsage lacks clientAuth (or its keyUsage forbids signing)\(leaf.map { ": it allows \($0.extendedKeyUsage.isEmpty ? "any purpose by EKU, so keyUsage decides" : $0.extendedKeyUsage.joined(separator: ", "))" } ?? "").",
+                            evidence: facts, fixes: ["Reissue the certificate with extendedKeyUsage = clientAuth (and keyUsage digitalSignature)."])
+            }
+            if failure == .rejected, leaf == nil || leaf?.notBefore.map({ $0 > Date() }) == true {
+                // OpenSSL answers "bad certificate" for a certificate not valid yet (seen in the suite);
+                // without the certificate at hand that is the knowledge base's first cause too.
+                return make(.clientCertNotYetValid, .clientFiles, "The server rejects the client certificate (\(alert)): most likely not valid yet",
+                            "OpenSSL's server answers \"\(alert)\" for a client certificate whose validity starts in the future (or when a clock is wrong)\(leaf?.notBefore.map { "; this one starts \(LoginChecker.iso8601($0))" } ?? "").",
+                            evidence: facts, fixes: ["Fix the clock (date -u here and on the server), or reissue the certificate."])
+            }
             var explanation = "The server's OpenSSL refused the client certificate during the handshake with \"\(alert)\"."
-            if let failure = TLSVocabulary.alert(in: "alert " + alert.lowercased()), failure == .certificateRequired || failure == .handshakeFailure,
-               files?.sendsCertificate == false {
+            if failure == .certificateRequired || failure == .handshakeFailure, files?.sendsCertificate == false {
                 explanation = "The server requires a client certificate in the TLS handshake and none was sent."
             }
             return make(.clientCertRejected, .tls, "The server rejects the client certificate (\(alert))", explanation,

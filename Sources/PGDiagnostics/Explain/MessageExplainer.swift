@@ -124,6 +124,46 @@ public enum ExplanationRenderer {
         return lines.joined(separator: "\n")
     }
 
+    /// The knowledge base as JSON: every message (how it is recognised, who logs it, what it is
+    /// about, its source, its causes in order) and every cause.
+    public static func catalog() -> String {
+        JSONValue.object([
+            ("messages", .array(KnowledgeBase.messages.map { message in
+                .object([
+                    ("id", .string(message.id)),
+                    ("producers", .string(message.producers)),
+                    ("source", .string(message.source)),
+                    ("logged_by", .string(message.loggedBy?.rawValue)),
+                    ("about", .string(message.about.rawValue)),
+                    ("patterns", .array(message.patterns.map { .string($0) })),
+                    ("meaning", .string(message.meaning)),
+                    ("causes", .array(message.causes.map { .string($0) })),
+                    ("reads", .array(message.reads.map(\.rawValue).sorted().map { .string($0) })),
+                    ("consequence_of", .array(message.consequenceOf.map { .string($0) })),
+                    ("stops_before_server", .bool(message.stopsBeforeServer)),
+                ])
+            })),
+            ("causes", .array(KnowledgeBase.causes.map { cause in
+                .object([
+                    ("id", .string(cause.id)),
+                    ("code", .string(cause.code.rawValue)),
+                    ("layer", .string(cause.layer.rawValue)),
+                    ("cause", .string(cause.cause)),
+                    ("how_to_tell", .string(cause.howToTell)),
+                    ("fixes", .array(cause.fixes.map { .string($0) })),
+                ])
+            })),
+            ("verify_reasons", .array(TLSVocabulary.reasons.map { reason in
+                .object([
+                    ("number", reason.number.map { .int($0) } ?? .null),
+                    ("name", .string(reason.name)),
+                    ("spellings", .array(reason.spellings.map { .string($0) })),
+                    ("failure", .string(reason.failure.rawValue)),
+                ])
+            })),
+        ]).serialized(indent: 2)
+    }
+
     public static func json(_ findings: [MessageExplainer.Finding]) -> String {
         JSONValue.object([
             ("recognised", .bool(!findings.isEmpty)),

@@ -80,7 +80,7 @@ enum Causes {
               cause: "libpq tried a default file (~/.postgresql/postgresql.crt) under a home directory that is not the process's own — HOME=/root inherited through sudo, a container or a service — and may not read it; libpq stops instead of skipping it.",
               howToTell: "The path shows the home libpq used: libpq 15+ uses $HOME when set, else the passwd entry's home. Compare with the OS user the process runs as (id).",
               fixes: ["Set HOME to the process user's own home, or name the files explicitly (PGSSLCERT/PGSSLKEY or sslcert/sslkey) with paths that user can read."]),
-        Cause(id: "windows-path-eaten", code: .certFileMissing, layer: .config,
+        Cause(id: "windows-path-eaten", code: .rootCertMissing, layer: .clientFiles,
               cause: "The path lost its backslashes: in an unquoted conninfo value libpq reads \\ as an escape, so C:\\certs\\root.crt becomes C:certsroot.crt.",
               howToTell: "The path in the message has a drive letter but no separators.",
               fixes: ["Write the path with forward slashes (C:/certs/root.crt), or quote it and double each backslash: sslrootcert='C:\\\\certs\\\\root.crt'."]),
@@ -198,15 +198,11 @@ enum Causes {
         Cause(id: "server-name-mismatch", code: .serverNameMismatch, layer: .tls,
               cause: "The host the client connects to is not among the server certificate's names (libpq: DNS SANs for a name, IP SANs for an address, the CN only without SANs; Go and Java ignore the CN).",
               howToTell: "openssl s_client -starttls postgres -connect HOST:PORT </dev/null | openssl x509 -noout -subject -ext subjectAltName",
-              fixes: ["Connect with a name the certificate carries (host=NAME, with hostaddr=ADDRESS if needed), or reissue the certificate with that DNS/IP subjectAltName; sslmode=verify-ca checks only the chain when the name cannot be fixed."]),
+              fixes: ["Connect with a name the certificate carries (host=NAME, with hostaddr=ADDRESS if needed), or reissue the certificate with that DNS/IP subjectAltName."]),
         Cause(id: "client-compared-wrong-name", code: .serverNameMismatch, layer: .tls,
               cause: "The client compared the certificate with a different name than the one connected to (a driver bug: an IP host checked as \"localhost\", a multi-host string compared whole).",
               howToTell: "The name in the message (Host: …) is not the host in the connection string.",
               fixes: ["Upgrade the driver (node-postgres, PgBouncer fixed theirs), or connect by a host name the certificate carries."]),
-        Cause(id: "server-cert-rejected-by-client", code: .serverCertUntrusted, layer: .tls,
-              cause: "The client refused the server's certificate for a reason its TLS library did not spell out.",
-              howToTell: "The client's own error message; \(serverChain)",
-              fixes: ["Run pgconnect-check from the client machine with the client's CA file: it shows the server's chain and OpenSSL's reason."]),
     ]
 
     // MARK: the client's certificate, as the server verified it

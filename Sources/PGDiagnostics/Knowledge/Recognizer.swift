@@ -145,7 +145,7 @@ extension KnowledgeBase {
                 preferred = ["server-key-unreadable"]
             }
         }
-        if reads.contains(.loadReason), let reason = details.loadReason?.lowercased() {
+        if reads.contains(.loadReason), preferred.isEmpty, let reason = details.loadReason?.lowercased() {
             if reason.contains("key values mismatch") {
                 preferred = message.about == .serverSetup ? ["server-cert-unloadable"] : ["key-cert-mismatch"]
             } else if reason.contains("no such file") {
