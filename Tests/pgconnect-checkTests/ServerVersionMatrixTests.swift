@@ -10,7 +10,9 @@ import XCTest
 /// libpq's message (the server's words, but for its port), and where the pg_hba/pg_ident simulation decided (`--hba/--ident`, `--admin`, `--no-connect`)
 /// the same `hba_line` and `ident_map` — which is what proves the simulator's claim to follow
 /// the rules of 15 to 17 on these files. A difference PostgreSQL 17 makes for a real reason is
-/// listed in ``differences`` with that reason and the PostgreSQL source that shows it.
+/// listed in ``differences`` with that reason and the PostgreSQL source that shows it. And the
+/// simulator's line and map must be the ones each server logs having used for the same login
+/// (``testSimulatedLineAndMapAreTheOnesEachServerLogs``).
 ///
 /// Which scenarios: every one of ``CLIScenario/all`` but ``CLIScenario/hostile`` (paths that are
 /// not files, fake servers: what the client does with its own input, whatever the server). The
@@ -196,6 +198,99 @@ final class ServerVersionMatrixTests: XCTestCase {
         if !problems.isEmpty {
             XCTFail("PostgreSQL 17 gives another verdict than 15 in \(problems.count) scenarios:\n" + problems.map { "  - " + $0 }.joined(separator: "\n"))
         }
+    }
+
+    /// The simulator's decision against each server's own: for every refused login of the
+    /// authentication and simulation scenarios, pgconnect-check with the server's pg_hba.conf and
+    /// pg_ident.conf (`--hba/--ident`, added where the scenario has neither them nor `--admin`) must
+    /// name the line the server logs having matched (`Connection matched pg_hba.conf line N` in 15,
+    /// `Connection matched file "…" line N` from 16, and `connection authenticated: … (…:N)`) and
+    /// the map it logs (`no match in usermap "M"`), and no line where the server logs
+    /// `no pg_hba.conf entry`. psql makes the same login while its log lines are read, one login
+    /// at a time per server (both servers side by side).
+    func testSimulatedLineAndMapAreTheOnesEachServerLogs() async throws {
+        let (server15, server17) = try servers()
+        guard let psql = LibpqVerdictTests.psqlPath(server15) else { throw XCTSkip("no psql") }
+        let skipped: Set = ["simulation with an edited pg_hba.conf", "--no-connect --client-addr 127.0.0.9"]
+        let scenarios = (CLIScenario.authentication + CLIScenario.simulation).filter { !skipped.contains($0.name) }
+        let base = URL(fileURLWithPath: "/tmp").appendingPathComponent("pgconnect-hba-lines-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: base.path)
+        defer { try? FileManager.default.removeItem(at: base) }
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
+        let servers = [server15, server17]
+        var invocations: [[(String, CLIInvocation)]] = [[], []]
+        var settingsFree: [CLIScenario] = []
+        for scenario in scenarios where scenario.settings(server15.fixtures).isEmpty { settingsFree.append(scenario) }
+        for (which, server) in servers.enumerated() {
+            for (index, scenario) in settingsFree.enumerated() {
+                var invocation = try scenario.invocation(server: server, directory: base.appendingPathComponent("\(which)-\(index)"))
+                if !invocation.arguments.contains("--hba"), !invocation.arguments.contains("--admin") {
+                    invocation.arguments += ["--hba", "\(server.dataDirectory!)/pg_hba.conf", "--ident", "\(server.dataDirectory!)/pg_ident.conf"]
+                }
+                invocations[which].append((scenario.name, invocation))
+            }
+        }
+        let jobs = invocations
+        let results: [[String]] = await ConcurrentRuns.map(servers.count, width: servers.count) { which in
+            let server = servers[which]
+            let log = ServerLog(path: server.logFile!)
+            var lines: [String] = []
+            for (name, invocation) in jobs[which] {
+                let environment = environment.merging(invocation.environment) { $1 }
+                do {
+                    let check = try ProcessRunner.run(["/usr/bin/timeout", "-k", "2", "40", CLIRun.binary.path, "--format", "json"] + invocation.arguments,
+                                                      environment: environment, timeout: 45)
+                    let verdict = Verdict(check, port: server.port, directory: "")
+                    guard verdict.code != nil, verdict.layer == "authentication" || verdict.layer == "authorization" else { continue }
+                    let offset = log.offset()
+                    let conninfo = try LibpqVerdictTests.libpqConninfo(invocation.arguments)
+                    _ = try ProcessRunner.run(["/usr/bin/timeout", "-k", "2", "10", psql, "-X", "-w", "-c", "select 1", "-d", conninfo],
+                                              environment: environment, timeout: 15)
+                    let logged = Self.serverDecision(log.connectionEntries(after: offset).map(\.text))
+                    let simulated = verdict.hbaLine.flatMap { Int($0.prefix { $0 != ":" }) }
+                    var problems: [String] = []
+                    if logged.noEntry, verdict.hbaLine != nil { problems.append("the server found no line, the simulation \(verdict.hbaLine!)") }
+                    if let line = logged.line, simulated != line { problems.append("the server matched line \(line), the simulation \(simulated.map(String.init) ?? "none")") }
+                    if let map = logged.map, verdict.identMap != map { problems.append("the server used map \(map), the simulation \(verdict.identMap ?? "none")") }
+                    if logged.line == nil, logged.map == nil, !logged.noEntry { continue }  // the server named nothing to compare
+                    let text = "\(name) on \(server.label): server line \(logged.line.map(String.init) ?? (logged.noEntry ? "none" : "?"))"
+                        + " map \(logged.map ?? "-"); simulated \(verdict.code ?? "") line \(simulated.map(String.init) ?? "none") map \(verdict.identMap ?? "-")"
+                    lines.append((problems.isEmpty ? "ok   " : "FAIL ") + text + (problems.isEmpty ? "" : " — " + problems.joined(separator: "; ")))
+                } catch {
+                    lines.append("FAIL \(name) on \(server.label): could not run: \(error)")
+                }
+            }
+            return lines
+        }
+        let all = results.flatMap { $0 }
+        print("ServerVersionMatrixTests: the simulated pg_hba line and pg_ident map against what each server logs (\(all.count) logins):")
+        for line in all { print("  " + line) }
+        for version in servers.compactMap(\.majorVersion) {
+            XCTAssertTrue(all.contains { $0.hasPrefix("ok") && $0.contains("PostgreSQL \(version) ") }, "no login compared on PostgreSQL \(version)")
+        }
+        let failures = all.filter { $0.hasPrefix("FAIL") }
+        if !failures.isEmpty { XCTFail("the simulation and the server disagree:\n" + failures.joined(separator: "\n")) }
+    }
+
+    /// The pg_hba line and pg_ident map a server logs having used for one login.
+    static func serverDecision(_ entries: [String]) -> (line: Int?, map: String?, noEntry: Bool) {
+        var line: Int?
+        var map: String?
+        var noEntry = false
+        for entry in entries {
+            // 15: Connection matched pg_hba.conf line N: "…"; 16+: Connection matched file "…" line N: "…"
+            if let range = entry.range(of: #"Connection matched (pg_hba\.conf|file "[^"]*") line (\d+):"#, options: .regularExpression) {
+                line = Int(entry[range].split(separator: " ").last!.dropLast())
+            } else if let range = entry.range(of: #"connection authenticated: .* \(.*pg_hba\.conf:(\d+)\)"#, options: .regularExpression) {
+                line = line ?? Int(entry[range].split(separator: ":").last!.dropLast())
+            }
+            if let range = entry.range(of: #"no match in usermap "[^"]*""#, options: .regularExpression) {
+                map = String(entry[range].dropFirst("no match in usermap \"".count).dropLast())
+            }
+            if entry.contains("FATAL:  no pg_hba.conf entry") { noEntry = true }
+        }
+        return (line, map, noEntry)
     }
 
     func servers() throws -> (TestServer, TestServer) {
