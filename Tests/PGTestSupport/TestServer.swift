@@ -1,10 +1,12 @@
 import Foundation
 import PGConnect
 
-/// The real PostgreSQL server and certificates that `scripts/test.sh` starts and makes.
+/// A real PostgreSQL server and the certificates that `scripts/test.sh` starts and makes.
 ///
-/// test.sh exports `PGCONNECT_TEST_ENV` (the cluster's `cluster.env`) and `PGCONNECT_TEST_OTHER_PKI`
-/// (a second, unrelated CA). Integration tests skip with a clear message without them.
+/// test.sh exports `PGCONNECT_TEST_ENV` (the PostgreSQL 15 cluster's `cluster.env`),
+/// `PGCONNECT_TEST_ENV_17` (an identically configured PostgreSQL 17 cluster, when
+/// scripts/versions.sh has that build) and `PGCONNECT_TEST_OTHER_PKI` (a second, unrelated CA).
+/// Integration tests skip with a clear message without them.
 public struct TestServer: Sendable {
     public let host: String
     public let port: Int
@@ -18,11 +20,35 @@ public struct TestServer: Sendable {
     public var dataDirectory: String?
     /// The PostgreSQL binaries the server runs from, if known.
     public var binDirectory: String?
+    /// The `LD_LIBRARY_PATH` those binaries need (nil: none).
+    public var libraryPath: String?
+    /// The server's major version (15, 17, …): `PG_VERSION` of its data directory, if known.
+    public var majorVersion: Int?
 
-    /// The server from the environment, or `nil` when the tests run outside scripts/test.sh.
-    public static let shared: TestServer? = {
+    /// The cluster directory (`server.log` is there), if known.
+    public var clusterDirectory: String? { dataDirectory.map { ($0 as NSString).deletingLastPathComponent } }
+
+    /// The server's log file (stderr of the postmaster, `log_line_prefix = '%m [%p] '`), if known.
+    public var logFile: String? { clusterDirectory.map { "\($0)/server.log" } }
+
+    /// The server from the environment (PostgreSQL 15 from Debian), or `nil` when the tests run
+    /// outside scripts/test.sh.
+    public static let shared: TestServer? = fromEnvironment("PGCONNECT_TEST_ENV")
+
+    /// The PostgreSQL 17 server test.sh starts beside ``shared`` with the same configuration,
+    /// or `nil` when there is none (no PostgreSQL 17 build in .versions/, or outside test.sh).
+    public static let postgres17: TestServer? = fromEnvironment("PGCONNECT_TEST_ENV_17")
+
+    /// Every server test.sh started: ``shared`` first, then ``postgres17``.
+    public static var all: [TestServer] { [shared, postgres17].compactMap { $0 } }
+
+    /// "PostgreSQL 17 (port 5432)", for messages.
+    public var label: String { "PostgreSQL \(majorVersion.map(String.init) ?? "?") (port \(port))" }
+
+    /// The server described by the `cluster.env` file that environment variable `variable` names.
+    public static func fromEnvironment(_ variable: String) -> TestServer? {
         let environment = ProcessInfo.processInfo.environment
-        guard let path = environment["PGCONNECT_TEST_ENV"], let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        guard let path = environment[variable], let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             return nil
         }
         var values: [String: String] = [:]
@@ -34,9 +60,14 @@ public struct TestServer: Sendable {
         }
         guard let host = values["PGCONNECT_HOST"], let port = values["PGCONNECT_PORT"].flatMap({ Int($0) }),
               let pki = values["PGCONNECT_PKI"], let socket = values["PGCONNECT_SOCKET_DIR"] else { return nil }
-        return TestServer(host: host, port: port, pki: pki, otherPKI: environment["PGCONNECT_TEST_OTHER_PKI"] ?? pki,
-                          socketDirectory: socket, dataDirectory: values["PGCONNECT_DATA"], binDirectory: values["PGCONNECT_PG_BINDIR"])
-    }()
+        var server = TestServer(host: host, port: port, pki: pki, otherPKI: environment["PGCONNECT_TEST_OTHER_PKI"] ?? pki,
+                                socketDirectory: socket, dataDirectory: values["PGCONNECT_DATA"], binDirectory: values["PGCONNECT_PG_BINDIR"])
+        server.libraryPath = values["PGCONNECT_PG_LIBRARY_PATH"].flatMap { $0.isEmpty ? nil : $0 }
+        let version = values["PGCONNECT_PG_VERSION"]
+            ?? server.dataDirectory.flatMap { try? String(contentsOfFile: "\($0)/PG_VERSION", encoding: .utf8) }
+        server.majorVersion = version.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        return server
+    }
 
     /// Options for a verified certificate login as `user` with `certificate`'s cert and key.
     public func options(user: String = "alice", certificate: String? = nil, sslmode: SSLMode = .verifyFull) -> ConnectionOptions {
