@@ -15,7 +15,7 @@ final class MessageExplainerTests: XCTestCase {
         let cases: [(String, String)] = [
             ("SSL error: tlsv1 alert unknown ca", "client-cert-unknown-ca"),
             ("SSL error: sslv3 alert certificate expired", "client-cert-expired"),
-            ("SSL error: sslv3 alert bad certificate", "client-cert-not-yet-valid"),
+            ("SSL error: sslv3 alert bad certificate", "client-cert-rejected"),
             ("SSL error: sslv3 alert unsupported certificate", "client-cert-wrong-usage"),
             ("SSL error: sslv3 alert certificate revoked", "client-cert-revoked"),
             ("SSL error: ssl/tls alert certificate revoked", "client-cert-revoked"),

@@ -95,6 +95,9 @@ final class RealReportsCorpusTests: XCTestCase {
 
     /// Prints recognised / first cause / misleading over each corpus, with a line per miss: first the
     /// reports the knowledge base was written from, then the held-out ones.
+    /// Prints the figures of both corpora. The repository's corpus must meet issue 13's bar
+    /// (95% recognised, 85% with the established cause first, none misleading); the held-out one
+    /// is printed only — it measures what the knowledge base was not written from.
     func testMeasureExplainOnRealReports() throws {
         var lines: [String] = []
         for corpus in [Self.realReports, Self.heldOut] {
@@ -102,9 +105,30 @@ final class RealReportsCorpusTests: XCTestCase {
             guard entries.count >= corpus.minimumEntries else {
                 return XCTFail("\(corpus.fileName) has \(entries.count) entries, fewer than \(corpus.minimumEntries)")
             }
+            let start = ContinuousClock.now
             lines += measure(entries, corpus)
+            let perMessage = (ContinuousClock.now - start) / entries.count
+            lines.append("  time per message (this build): \(perMessage.formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 2))))")
+            guard corpus.fileName == Self.realReports.fileName else { continue }
+            let figures = tally(entries)
+            XCTAssertGreaterThanOrEqual(Double(figures.recognised), 0.95 * Double(entries.count), "recognised")
+            XCTAssertGreaterThanOrEqual(Double(figures.firstCause), 0.85 * Double(entries.count), "established cause first")
+            XCTAssertEqual(figures.misleading, 0, "misleading")
         }
         print(lines.joined(separator: "\n"))
+    }
+
+    func tally(_ entries: [Entry]) -> (recognised: Int, firstCause: Int, misleading: Int) {
+        let explainer = MessageExplainer()
+        var result = (recognised: 0, firstCause: 0, misleading: 0)
+        for entry in entries {
+            let findings = explainer.explain(entry.text)
+            let codes = findings.flatMap { $0.causes.map(\.code.rawValue) }
+            result.recognised += findings.isEmpty ? 0 : 1
+            result.firstCause += findings.first?.causes.first?.code.rawValue == entry.expectedCode ? 1 : 0
+            result.misleading += !findings.isEmpty && !codes.contains(entry.expectedCode) ? 1 : 0
+        }
+        return result
     }
 
     func measure(_ entries: [Entry], _ corpus: Corpus) -> [String] {

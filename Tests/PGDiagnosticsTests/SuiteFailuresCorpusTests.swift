@@ -151,5 +151,10 @@ final class SuiteFailuresCorpusTests: XCTestCase {
         lines.append("Misses (\(misses.count)):")
         lines += misses
         print(lines.joined(separator: "\n"))
+        // Issue 13: every line of the suite's own failures, from either end, on the right side and
+        // with the cause a reader of that text alone should be told first.
+        XCTAssertEqual(total.wrongSide, 0, "explanations about the wrong side of the handshake")
+        XCTAssertEqual(total.misleading, 0, "misleading explanations")
+        XCTAssertEqual(total.firstCause, total.entries, "entries whose expected cause is not first:\n" + misses.joined(separator: "\n"))
     }
 }

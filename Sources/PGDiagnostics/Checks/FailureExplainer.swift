@@ -345,9 +345,8 @@ private struct Context {
                             "The certificate's extendedKeyUsage lacks clientAuth (or its keyUsage forbids signing)\(leaf.map { ": it allows \($0.extendedKeyUsage.isEmpty ? "any purpose by EKU, so keyUsage decides" : $0.extendedKeyUsage.joined(separator: ", "))" } ?? "").",
                             evidence: facts, fixes: ["Reissue the certificate with extendedKeyUsage = clientAuth (and keyUsage digitalSignature)."])
             }
-            if failure == .rejected, leaf == nil || leaf?.notBefore.map({ $0 > Date() }) == true {
-                // OpenSSL answers "bad certificate" for a certificate not valid yet (seen in the suite);
-                // without the certificate at hand that is the knowledge base's first cause too.
+            if failure == .rejected, leaf?.notBefore.map({ $0 > Date() }) == true {
+                // OpenSSL answers "bad certificate" for a certificate not valid yet (seen in the suite).
                 return make(.clientCertNotYetValid, .clientFiles, "The server rejects the client certificate (\(alert)): most likely not valid yet",
                             "OpenSSL's server answers \"\(alert)\" for a client certificate whose validity starts in the future (or when a clock is wrong)\(leaf?.notBefore.map { "; this one starts \(LoginChecker.iso8601($0))" } ?? "").",
                             evidence: facts, fixes: ["Fix the clock (date -u here and on the server), or reissue the certificate."])

@@ -44,7 +44,7 @@ public enum TLSVocabulary {
         Reason(number: 21, name: "X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE", spellings: ["unable_to_verify_leaf_signature", "unable to verify the first certificate"], failure: .chainIncomplete),
         Reason(number: 23, name: "X509_V_ERR_CERT_REVOKED", spellings: ["certificate revoked", "cert_revoked", "(revoked)"], failure: .revoked),
         Reason(number: 24, name: "X509_V_ERR_INVALID_CA", spellings: ["invalid ca certificate", "invalid_ca"], failure: .untrusted),
-        Reason(number: 26, name: "X509_V_ERR_INVALID_PURPOSE", spellings: ["unsupported certificate purpose", "invalidpurpose"], failure: .wrongPurpose),
+        Reason(number: 26, name: "X509_V_ERR_INVALID_PURPOSE", spellings: ["unsupported certificate purpose", "unsuitable certificate purpose", "invalidpurpose"], failure: .wrongPurpose),
         Reason(number: 62, name: "X509_V_ERR_HOSTNAME_MISMATCH",
                spellings: ["hostname mismatch", "err_tls_cert_altname_invalid", "does not match certificate's altnames", "doesn't match certificate's altnames",
                            "notvalidforname", "no subject alternative", "could not be verified by hostnameverifier", "remotecertificatenamemismatch",
@@ -130,7 +130,7 @@ public enum TLSVocabulary {
         case .caAsLeaf: return server ? ["server-ca-as-leaf"] : ["client-cert-rejected"]
         case .weak: return server ? ["server-cert-weak"] : ["client-cert-weak"]
         case .unsupportedVersion: return server ? ["server-cert-v1"] : ["client-cert-v1"]
-        case .rejected: return server ? ["server-ca-unknown", "server-name-mismatch", "server-cert-expired"] : ["client-cert-not-yet-valid", "client-cert-rejected"]
+        case .rejected: return server ? ["server-ca-unknown", "server-name-mismatch", "server-cert-expired"] : ["client-cert-rejected", "client-cert-not-yet-valid", "client-cert-weak"]
         case .certificateRequired: return ["client-cert-not-sent", "client-cert-not-passed"]
         case .protocolVersion: return ["tls-version-range"]
         case .noApplicationProtocol: return ["alpn-rejected"]
