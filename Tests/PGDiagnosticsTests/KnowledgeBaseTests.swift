@@ -212,3 +212,15 @@ final class KnowledgeBaseTests: XCTestCase {
         }
     }
 }
+
+extension KnowledgeBaseTests {
+    /// A server whose lc_messages is not English: its words are unknown, its SQLSTATE is not.
+    func testATranslatedServerMessageIsReadByItsSQLState() {
+        assertFirst("psql: Fehler: Verbindung zum Server auf »db« fehlgeschlagen: FATAL:  28P01: Passwort-Authentifizierung für Benutzer »bob« fehlgeschlagen", .passwordFailed)
+        assertFirst("FATAL:  3D000: la base de données « app » n'existe pas", .databaseMissing)
+        let refused = explainer.explain("FATAL:  28000: la autenticación por certificado falló para el usuario «bob»").first
+        XCTAssertEqual(refused?.messageID, "sqlstate.authorization")
+        XCTAssertTrue(explainer.explain("order 28000 shipped to 42501 Main Street").isEmpty, "a number is not a SQLSTATE")
+        assertFirst("Postgres.Error:\n  Severity: FATAL\n  Code: 28P01\n  Message: Passwort-Authentifizierung fehlgeschlagen", .passwordFailed)
+    }
+}

@@ -148,7 +148,8 @@ private struct Context {
         if let files = clientFileDiagnosis() { return files }
         if let tls = tlsDiagnosis() { return tls }
         if let authentication = authenticationDiagnosis() { return authentication }
-        if let recognition, let cause = recognition.causes.first {
+        // Known to the knowledge base (a SQLSTATE alone is enough only when it names one cause).
+        if let recognition, recognition.message.sqlStates.isEmpty || recognition.causes.count == 1, let cause = recognition.causes.first {
             // Known to the knowledge base, with no evidence that would say more: its first cause.
             var explanation = cause.cause
             if let reading = recognition.reading { explanation += " " + reading }

@@ -97,6 +97,9 @@ public enum KnowledgeBase {
         public var consequenceOf: [String] = []
         /// libpq refused its own files or options before the server was asked.
         public var stopsBeforeServer: Bool = false
+        /// SQLSTATEs that identify the message when its words are not known (a translated server
+        /// message in verbose form, `FATAL:  28P01: …`).
+        public var sqlStates: [String] = []
     }
 
     /// Every message, every cause, and the TLS vocabulary, as one value (for `explain --catalog`).

@@ -4,7 +4,7 @@
 enum Messages {
     typealias Message = KnowledgeBase.Message
 
-    static let all: [Message] = libpq + server + tls + otherClients
+    static let all: [Message] = libpq + server + tls + otherClients + bySQLState
 
     static let byID: [String: Message] = Dictionary(all.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
 
@@ -222,6 +222,21 @@ enum Messages {
                 patterns: ["could not accept ssl connection: ccs received early", "could not accept ssl connection: unexpected message", "could not accept ssl connection: decryption failed"],
                 meaning: "Logged by the server: the client's TLS stack broke off the handshake out of order — typically a client that failed to load its own certificate or key midway (Java's pgjdbc with a PEM key).",
                 causes: ["java-key-format", "server-hung-up"]),
+    ]
+
+    // MARK: a server message in another language: only its SQLSTATE is known
+
+    static let bySQLState: [Message] = [
+        Message(id: "sqlstate.invalid-password", producers: "PostgreSQL 13–18, any lc_messages", source: "src/backend/utils/errcodes.txt 28P01 (invalid_password)", loggedBy: nil, about: .authentication,
+                patterns: [], meaning: "The server refused a password (SQLSTATE 28P01); the words are in another language.",
+                causes: ["password-failed", "verify-full-name-mismatch"], sqlStates: ["28P01"]),
+        Message(id: "sqlstate.authorization", producers: "PostgreSQL 13–18, any lc_messages", source: "src/backend/utils/errcodes.txt 28000 (invalid_authorization_specification)", loggedBy: nil, about: .authentication,
+                patterns: [], meaning: "The server refused the login during authentication (SQLSTATE 28000: no pg_hba.conf line, a reject line, a missing client certificate, a certificate name that does not give the user, or a missing role); the words are in another language.",
+                causes: ["client-not-sent", "cert-name-mismatch", "hba-no-line", "hba-reject", "role-missing"], sqlStates: ["28000"]),
+        Message(id: "sqlstate.database-missing", producers: "PostgreSQL 13–18, any lc_messages", source: "src/backend/utils/errcodes.txt 3D000 (invalid_catalog_name)", loggedBy: nil, about: .authorization,
+                patterns: [], meaning: "Authentication passed; the database does not exist (SQLSTATE 3D000).", causes: ["database-missing"], sqlStates: ["3D000"]),
+        Message(id: "sqlstate.connect-denied", producers: "PostgreSQL 13–18, any lc_messages", source: "src/backend/utils/errcodes.txt 42501 (insufficient_privilege)", loggedBy: nil, about: .authorization,
+                patterns: [], meaning: "Authentication passed; the role lacks a privilege, at login CONNECT on the database (SQLSTATE 42501).", causes: ["connect-denied"], sqlStates: ["42501"]),
     ]
 
     // MARK: clients that do not use libpq

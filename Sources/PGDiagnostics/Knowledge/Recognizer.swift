@@ -49,8 +49,32 @@ extension KnowledgeBase {
             if let own = message.loggedBy, let detected { score += own == detected ? 1000 : -500 }
             if score > best?.score ?? Int.min { best = (message, score) }
         }
+        if best == nil, let state = sqlState(in: line), let message = Messages.all.first(where: { $0.sqlStates.contains(state) }) {
+            best = (message, 0)
+        }
         guard let message = best?.message else { return nil }
         return read(message, text: text, loggedBy: message.loggedBy ?? detected)
+    }
+
+    /// A SQLSTATE the knowledge base knows, written as verbose libpq (`FATAL:  28P01: …`), drivers
+    /// (`28000: …`, `Code: 28000`, `SQLSTATE[28000]`, `State code: 28000`) or a CSV log write it.
+    static func sqlState(in line: String) -> String? {
+        let known = Set(Messages.bySQLState.flatMap(\.sqlStates))
+        let scalars = Array(line.unicodeScalars.prefix(Normalized.lineLimit))
+        guard scalars.count >= 5 else { return nil }
+        func isWordScalar(_ scalar: Unicode.Scalar) -> Bool { scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) }
+        for start in 0...(scalars.count - 5) {
+            let token = String(String.UnicodeScalarView(scalars[start..<start + 5]))
+            guard known.contains(token) else { continue }
+            if start > 0, isWordScalar(scalars[start - 1]) { continue }
+            if start + 5 < scalars.count, isWordScalar(scalars[start + 5]) { continue }
+            // Only where a SQLSTATE is written: "28000:" or "[28000]", or after "code"/"state".
+            let before = String(String.UnicodeScalarView(scalars[max(0, start - 12)..<start])).lowercased()
+            let after = start + 5 < scalars.count ? scalars[start + 5] : " "
+            guard after == ":" || after == "]" || before.contains("code") || before.contains("state") else { continue }
+            return token
+        }
+        return nil
     }
 
     /// Which side wrote a lower-cased line, when the line shows it.
