@@ -62,7 +62,12 @@ public struct ClientFilesExplainer: Sendable {
                                     summary: "sslrootcert=system: the operating system's trusted CAs verify the server"))
 
         case .missing(.rootCertificate, let file, let directory):
-            if LibPQRules.requiresRootCertificate(sslmode: mode) {
+            if LibPQRules.requiresRootCertificate(sslmode: mode), file.path == "system", file.named {
+                let cause = KnowledgeBase.cause("sslrootcert-system-old-libpq")
+                fail(&out, id: "root-certificate", .rootCertMissing,
+                     summary: "sslrootcert=system needs libpq 16; libpq \(LibPQ.majorVersion) looks for a file named \"system\"",
+                     explanation: cause.cause, evidence: [Self.describeMissing(file, missingDirectory: directory)], fixes: cause.fixes)
+            } else if LibPQRules.requiresRootCertificate(sslmode: mode) {
                 fail(&out, id: "root-certificate", .rootCertMissing,
                      summary: "The root certificate file \(file.path) does not exist",
                      explanation: "sslmode=\(mode.rawValue) makes libpq verify the server's certificate against the CAs in \(file.named ? "sslrootcert" : "the default ~/.postgresql/root.crt"), and that file is not there, so libpq refuses to connect.",

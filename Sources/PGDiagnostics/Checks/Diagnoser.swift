@@ -121,6 +121,8 @@ public struct Diagnoser: Sendable {
             return (.refused, max(FailureExplainer.layer(for: error.phase), .authentication))
         }
         if error.code == .timeout { return (.unreachable, min(max(FailureExplainer.layer(for: error.phase), .network), .tls)) }
+        // libpq's own policy (sslcertmode, require_auth) refused what the server accepted.
+        if recognition?.message.id == "libpq.sslcertmode" || recognition?.message.id == "libpq.require-auth" { return (.refused, .authentication) }
         // A TLS alert or verify failure, also when TLS 1.3 delivers it while libpq waits for authentication.
         switch recognition?.about {
         case .serverCertificate?, .clientCertificate?, .negotiation?: return (.unreachable, .tls)

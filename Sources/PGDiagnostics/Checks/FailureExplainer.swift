@@ -116,9 +116,15 @@ private struct Context {
 
     mutating func diagnose() -> Report.Diagnosis {
         if let keyword = FailureExplainer.unknownKeyword(error) {
+            let linked = "libpq \(LibPQ.majorVersion)"
+            if let introduced = KnowledgeBase.keywordsIntroduced[keyword] {
+                return make(.unsupportedOption, .config, "\(keyword) needs libpq \(introduced); this program runs on \(linked)",
+                            "libpq \(introduced) introduced the keyword \"\(keyword)\", and the libpq this program loads (\(linked)) refuses a connection string with a keyword it does not know: \(error.primaryMessage)",
+                            fixes: ["Run with libpq \(introduced) or newer (the libpq the program loads, e.g. through LD_LIBRARY_PATH or a newer client package), or drop \(keyword)."])
+            }
             var fixes: [String] = []
             if let suggestion = ConnectionOptions.closestKeyword(to: keyword) { fixes.append("Did you mean \(suggestion)? Correct the keyword.") }
-            fixes.append("If \(keyword) is an option of a newer libpq (e.g. sslcertmode and require_auth need libpq 16), install a newer libpq or drop the option.")
+            fixes.append("If \(keyword) is an option of a newer libpq, install a newer libpq or drop the option.")
             return make(.unsupportedOption, .config, "The linked libpq does not know the option \"\(keyword)\"",
                         "libpq refuses a connection string with a keyword it does not know: \(error.primaryMessage)", fixes: fixes)
         }
@@ -128,6 +134,10 @@ private struct Context {
                         "libpq rejected the connection string before trying to connect: \(error.primaryMessage)",
                         fixes: ["Correct the connection string; quote values containing spaces or quotes as key='value' and escape \\ and ' inside quotes."])
         case .invalidOptions:
+            if let recognition, recognition.message.id == "libpq.weak-sslmode", let cause = recognition.causes.first {
+                return make(cause.code, cause.layer, "libpq refuses this sslmode with \(cause.id == "weak-sslmode-direct" ? "sslnegotiation=direct" : "sslrootcert=system")",
+                            "\(cause.cause) libpq said: \(error.primaryMessage)", fixes: cause.fixes)
+            }
             return make(.invalidConninfo, .config, "libpq refused an option value",
                         "libpq checks option values before any network I/O and refused one: \(error.primaryMessage)",
                         fixes: ["Correct the value named in the message (sslmode: disable, allow, prefer, require, verify-ca, verify-full)."])
@@ -220,6 +230,12 @@ private struct Context {
             return nameMismatchDiagnosis(probe)
         }
         let lost = recognised == "libpq.eof" || recognised == "libpq.closed"
+        if lost, effective["sslnegotiation"] == "direct" {
+            let cause = KnowledgeBase.cause("direct-ssl-old-server")
+            return make(cause.code, cause.layer, "The server hung up on a direct TLS connection (sslnegotiation=direct)",
+                        "\(cause.cause) libpq said: \(attempt?.primary ?? text)",
+                        evidence: probe?.sslResponse.map { ["the server answers an SSLRequest with \($0)"] } ?? [], fixes: cause.fixes + [cause.howToTell])
+        }
         if let alert = recognised == "libpq.alert" ? TLSVocabulary.alertName(in: text) : lost ? probe?.serverAlert.flatMap(TLSVocabulary.alertName(in:)) : nil {
             return alertDiagnosis(alert, probe)
         }
@@ -272,6 +288,13 @@ private struct Context {
                         evidence: facts,
                         fixes: ["Add the missing CA's CRL to the sslcrl file (concatenate the PEM CRLs), or name a directory of CRLs with sslcrldir."])
         default:
+            if effective.sslrootcert == "system", LibPQRules.systemRootsSupported() {
+                let cause = KnowledgeBase.cause("system-store-lacks-ca")
+                let top = probe?.serverChain.last.map { " The server's chain ends at \($0.subject)\($0.isSelfSigned ? " (a private root)" : ""), issued by \($0.issuer)." } ?? ""
+                return make(.serverCertUntrusted, .tls, "The server's certificate is not trusted by the system trust store (sslrootcert=system)",
+                            cause.cause + top, evidence: facts,
+                            fixes: cause.fixes + ["Compare what the server sends: openssl s_client -starttls postgres -connect \(host):\(effective["port"] ?? "5432") -showcerts </dev/null"])
+            }
             let serverSentIntermediate = (probe?.serverChain.count ?? 0) > 1
             var explanation = "libpq could not verify the server's certificate chain against the CA certificates in \(root)\(modeNote); libpq prints only \"certificate verify failed\"."
             var fixes = ["Point sslrootcert at the CA that issued the server's certificate (the root of the chain above), e.g. a copy of the server's ssl_ca_file's root or the CA you used to sign ssl_cert_file."]

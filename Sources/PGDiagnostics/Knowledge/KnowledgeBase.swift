@@ -112,6 +112,16 @@ public enum KnowledgeBase {
         return cause
     }
 
+    /// The libpq version that introduced each connection keyword (and keyword value) newer than
+    /// libpq 13, from each release's libpq documentation (`libpq-connect.html`, "Parameter Key Words").
+    public static let keywordsIntroduced: [String: Int] = [
+        "sslcrldir": 14, "sslsni": 14,
+        "sslcertmode": 16, "require_auth": 16, "load_balance_hosts": 16, "gssdelegation": 16, "sslrootcert=system": 16,
+        "sslnegotiation": 17,
+        "sslkeylogfile": 18, "min_protocol_version": 18, "max_protocol_version": 18, "oauth_issuer": 18, "oauth_client_id": 18,
+        "oauth_client_secret": 18, "oauth_scope": 18, "scram_client_key": 18, "scram_server_key": 18,
+    ]
+
     /// The message named `id`.
     public static func message(_ id: String) -> Message? { Messages.byID[id] }
 }

@@ -169,6 +169,13 @@ extension KnowledgeBase {
                 preferred = ["server-key-unreadable"]
             }
         }
+        switch message.id {
+        case "libpq.weak-sslmode": preferred = lower.contains("sslnegotiation") ? ["weak-sslmode-direct"] : ["weak-sslmode-system"]
+        case "libpq.sslcertmode": preferred = lower.contains("did not request") ? ["server-no-ca"] : ["sslcertmode-no-certificate"]
+        case "libpq.require-auth": preferred = lower.contains("did not complete authentication") ? ["require-auth-no-exchange"] : ["require-auth-password-line"]
+        case "server.startup-packet": preferred = lower.contains("without alpn") ? ["direct-ssl-no-alpn"] : []
+        default: break
+        }
         if reads.contains(.loadReason), preferred.isEmpty, let reason = details.loadReason?.lowercased() {
             if reason.contains("key values mismatch") {
                 preferred = message.about == .serverSetup ? ["server-cert-unloadable"] : ["key-cert-mismatch"]
