@@ -16,7 +16,7 @@ struct Tool: AsyncParsableCommand {
             Exit status: 0 connected; 1 the server refused the login; 2 no usable connection \
             (network, TLS); 3 the local setup cannot work (options, client files); 64 usage error.
             """,
-        version: "pgconnect-check 0.1.0 (libpq \(LibPQ.version / 10000).\(LibPQ.version % 10000))",
+        version: "pgconnect-check 0.1.0 (\(LibPQ.runtime.shortSummary))",
         subcommands: [CheckCommand.self, ExplainCommand.self, InspectCommand.self],
         defaultSubcommand: CheckCommand.self,
         helpNames: [.long, .customShort("?")]

@@ -131,6 +131,70 @@ final class LibpqMatrixTests: XCTestCase {
         }
     }
 
+    /// The report's `runtime` must name the libpq the binary ran on (its version, a file in the
+    /// libpq's folder), the OpenSSL that libpq calls, and whether that is the diagnostics' own.
+    static func runtimeProblems(_ report: [String: Any], _ libpq: Libpq) -> [String] {
+        guard let runtime = report["runtime"] as? [String: Any] else { return ["the report has no runtime"] }
+        var problems: [String] = []
+        let version = runtime["libpq_version"] as? String ?? ""
+        if !"libpq \(version)".hasPrefix(libpq.versionPrefix) { problems.append("runtime.libpq_version \(version), not \(libpq.versionPrefix)") }
+        if runtime["libpq_version_num"] as? Int != Int(version.split(separator: ".").first ?? "").map({ $0 * 10000 + (Int(version.split(separator: ".").last ?? "") ?? 0) }) {
+            problems.append("runtime.libpq_version_num \(runtime["libpq_version_num"] ?? "-") does not match \(version)")
+        }
+        let folder = URL(fileURLWithPath: libpq.directory).resolvingSymlinksInPath().path + "/"
+        let library = runtime["libpq_library"] as? String ?? ""
+        if !library.hasPrefix(folder) { problems.append("runtime.libpq_library \(library) is not in \(folder)") }
+        let libpqSSL = runtime["libpq_openssl_library"] as? String ?? ""
+        if !libpqSSL.hasPrefix(folder) { problems.append("runtime.libpq_openssl_library \(libpqSSL): libpq's own libssl is in \(folder)") }
+        if !(runtime["libpq_openssl"] as? String ?? "").hasPrefix("OpenSSL 3.") { problems.append("runtime.libpq_openssl \(runtime["libpq_openssl"] ?? "-")") }
+        let shared = runtime["openssl_shared"] as? Bool
+        if shared != libpq.sharesOpenSSL { problems.append("runtime.openssl_shared \(shared.map(String.init) ?? "-"), expected \(libpq.sharesOpenSSL)") }
+        let same = runtime["openssl"] as? String == runtime["libpq_openssl"] as? String
+            && runtime["openssl_library"] as? String == runtime["libpq_openssl_library"] as? String
+        if libpq.sharesOpenSSL != same { problems.append("runtime: openssl \(runtime["openssl"] ?? "-") (\(runtime["openssl_library"] ?? "-")) vs libpq's \(runtime["libpq_openssl"] ?? "-") (\(libpqSSL))") }
+        return problems
+    }
+
+    /// `--version` and the report's `runtime` say which libpq and which OpenSSL the check ran with:
+    /// the system's libpq 15 on the system OpenSSL (one copy), libpq 17 on the libssl.so.3 beside it
+    /// (which then serves the whole process: one copy), libpq 18 on its own hashed libssl beside the
+    /// system OpenSSL of the diagnostics (two copies). No server needed: a refused port.
+    func testReportSaysWhichLibpqAndOpenSSLItRanWith() throws {
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") && $0.key != "LD_LIBRARY_PATH" }
+        let arguments = [CLIRun.binary.path, "--format", "json", "--port", "1", "host=127.0.0.1 sslmode=require"]
+        // The system's libpq: what the test process itself runs on.
+        let system = try ProcessRunner.run(arguments, environment: environment, timeout: 30)
+        let own = LibPQ.runtime
+        let runtime = ((try? JSONSerialization.jsonObject(with: Data(system.stdout.utf8))) as? [String: Any])?["runtime"] as? [String: Any]
+        XCTAssertEqual(runtime?["libpq_version_num"] as? Int, own.versionNumber, system.stdout)
+        XCTAssertEqual(runtime?["libpq_library"] as? String, own.libraryPath)
+        XCTAssertEqual(runtime?["openssl"] as? String, own.ownOpenSSLVersion)
+        XCTAssertEqual(runtime?["libpq_openssl"] as? String, own.ownOpenSSLVersion, "Debian's libpq links the system OpenSSL")
+        XCTAssertEqual(runtime?["openssl_shared"] as? Bool, true)
+        let version = try ProcessRunner.run([CLIRun.binary.path, "--version"], environment: environment, timeout: 10).stdout
+        XCTAssertTrue(version.contains("(libpq \(own.version) on \(own.ownOpenSSLVersion))"), version)
+
+        var found = 0
+        for var libpq in Self.libpqs {
+            libpq.directory = "\(Self.versionsDirectory)/\(libpq.directory)"
+            guard FileManager.default.fileExists(atPath: "\(libpq.directory)/libpq.so.5") else {
+                print("LibpqMatrixTests: skipped \(libpq.label): no \(libpq.directory)/libpq.so.5 (scripts/versions.sh fetches it)")
+                continue
+            }
+            found += 1
+            let loaded = environment.merging(["LD_LIBRARY_PATH": libpq.directory]) { $1 }
+            let run = try ProcessRunner.run(arguments, environment: loaded, timeout: 30)
+            let report = (try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8))) as? [String: Any] ?? [:]
+            let problems = Self.runtimeProblems(report, libpq)
+            XCTAssertTrue(problems.isEmpty, "\(libpq.label): \(problems)\n\(run.stdout)")
+            let version = try ProcessRunner.run([CLIRun.binary.path, "--version"], environment: loaded, timeout: 10).stdout
+            XCTAssertTrue(version.contains(libpq.sharesOpenSSL ? "(\(libpq.versionPrefix)" : "on its own OpenSSL"), "\(libpq.label): \(version)")
+            if !libpq.sharesOpenSSL { XCTAssertTrue(version.contains("pgconnect's checks on \(own.ownOpenSSLVersion)"), version) }
+            print("LibpqMatrixTests: \(libpq.label): \(version.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        if found == 0 { throw XCTSkip("no libpq 17 or 18 in \(Self.versionsDirectory): run scripts/versions.sh") }
+    }
+
     /// One scenario: psql 17's verdict once, then pgconnect-check on each libpq.
     func run(_ name: String, _ invocation: CLIInvocation, psql: String, libpqs: [Libpq], runner: LibpqVerdictTests.Runner,
              environment: [String: String], lines: inout [String], problems: inout [String]) {
@@ -177,6 +241,7 @@ final class LibpqMatrixTests: XCTestCase {
                         issues.append("libpq has its own OpenSSL, yet its session was read (or the report does not say it was not)")
                     }
                 }
+                if let report = json as? [String: Any] { issues += Self.runtimeProblems(report, libpq) }
                 let agrees = predicts ? (check.status == 4) == connected : (check.status == 0) == connected
                 if !agrees { issues.append("verdict differs from psql 17") }
                 let psqlText = connected ? "psql 17 connected" : "psql 17 failed: \(reference.stderr.split(separator: "\n").first ?? "")"

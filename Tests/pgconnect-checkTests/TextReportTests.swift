@@ -3,7 +3,8 @@ import PGTestSupport
 import XCTest
 
 /// Text reports of key scenarios, compared with reviewed expected files in Expected/ after
-/// masking what changes from run to run (paths, ports, CA ids, dates, timings, versions).
+/// masking what changes from run to run (paths, ports, CA ids, dates, timings, versions, the
+/// libpq and OpenSSL files).
 /// To review a change: the actual text is written next to the expected file as `.actual`.
 final class TextReportTests: XCTestCase {
     var server: TestServer!
@@ -28,6 +29,8 @@ final class TextReportTests: XCTestCase {
             (#"PostgreSQL \d+\.\d+( \([^)]*\))?"#, "PostgreSQL <version>"),
             (#"LOCATION:  .*"#, "LOCATION:  <location>"),
             (#"\bserial\s+[0-9A-F]+"#, "serial <serial>"),
+            (#"libpq \d+\.\d+ \([^)]*\)"#, "libpq <version> (<file>)"),
+            (#"OpenSSL \d+\.\d+\.\d+\S* \d+ \w+ \d{4}"#, "OpenSSL <version>"),
         ]
         for (pattern, template) in rules {
             let regex = try! NSRegularExpression(pattern: pattern)

@@ -1,3 +1,5 @@
+import PGConnect
+
 /// Renders a ``Report`` as the JSON object documented in the README (schema version 1).
 ///
 /// Fields that do not apply are `null`, never invented; `diagnosis` is `null` for a login that
@@ -54,6 +56,20 @@ public struct JSONReportRenderer: Sendable {
                 ])
             } ?? .null),
             ("timings_ms", .object(report.timingsMilliseconds.map { ($0.phase, .double($0.milliseconds)) })),
+            ("runtime", json(report.runtime)),
+        ])
+    }
+
+    static func json(_ runtime: LibPQRuntime) -> JSONValue {
+        .object([
+            ("libpq_version", .string(runtime.version)),
+            ("libpq_version_num", .int(runtime.versionNumber)),
+            ("libpq_library", .string(runtime.libraryPath)),
+            ("libpq_openssl", .string(runtime.openSSLVersion)),
+            ("libpq_openssl_library", .string(runtime.openSSLLibraryPath)),
+            ("openssl", .string(runtime.ownOpenSSLVersion)),
+            ("openssl_library", .string(runtime.ownOpenSSLLibraryPath)),
+            ("openssl_shared", .bool(runtime.sharesOpenSSL)),
         ])
     }
 

@@ -1,3 +1,5 @@
+import PGConnect
+
 /// Everything one check of a login found: the checks in layer order, the diagnosis of a
 /// failure, warnings about a login that works, and what the session was.
 ///
@@ -25,10 +27,14 @@ public struct Report: Sendable, Hashable {
     public var server: ServerReport?
     /// Milliseconds per phase: `dns`, `tcp`, `tls`, `authentication`, `total`.
     public var timingsMilliseconds: [(phase: String, milliseconds: Double)]
+    /// The libpq the check ran with, the OpenSSL that libpq calls, the OpenSSL of the certificate
+    /// checks and the TLS probe, and whether those two are one copy.
+    public var runtime: LibPQRuntime
 
-    /// Creates a report.
+    /// Creates a report (`runtime`: this process's libpq and OpenSSL unless given).
     public init(outcome: Outcome, target: Target, checks: [Check] = [], diagnosis: Diagnosis? = nil, warnings: [Warning] = [],
-                tls: TLSReport? = nil, server: ServerReport? = nil, timingsMilliseconds: [(phase: String, milliseconds: Double)] = []) {
+                tls: TLSReport? = nil, server: ServerReport? = nil, timingsMilliseconds: [(phase: String, milliseconds: Double)] = [],
+                runtime: LibPQRuntime = .current) {
         self.outcome = outcome
         self.target = target
         self.checks = checks
@@ -37,6 +43,7 @@ public struct Report: Sendable, Hashable {
         self.tls = tls
         self.server = server
         self.timingsMilliseconds = timingsMilliseconds
+        self.runtime = runtime
     }
 
     /// The `pgconnect-check` exit status, from the outcome alone: 0 connected, 1 refused by the
@@ -73,6 +80,7 @@ public struct Report: Sendable, Hashable {
             && lhs.warnings == rhs.warnings && lhs.tls == rhs.tls && lhs.server == rhs.server
             && lhs.timingsMilliseconds.map(\.phase) == rhs.timingsMilliseconds.map(\.phase)
             && lhs.timingsMilliseconds.map(\.milliseconds) == rhs.timingsMilliseconds.map(\.milliseconds)
+            && lhs.runtime == rhs.runtime
     }
 
     public func hash(into hasher: inout Hasher) {

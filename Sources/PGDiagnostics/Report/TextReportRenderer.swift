@@ -92,6 +92,8 @@ public struct TextReportRenderer: Sendable {
             lines.append("Timings: " + report.timingsMilliseconds.map { "\($0.phase) \(Self.format($0.milliseconds)) ms" }
                 .joined(separator: " · "))
         }
+        lines.append("")
+        lines.append(contentsOf: wrap("Ran with " + report.runtime.summary + ".", indent: ""))
         return lines.joined(separator: "\n") + "\n"
     }
 
