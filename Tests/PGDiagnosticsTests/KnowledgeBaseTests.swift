@@ -224,3 +224,19 @@ extension KnowledgeBaseTests {
         assertFirst("Postgres.Error:\n  Severity: FATAL\n  Code: 28P01\n  Message: Passwort-Authentifizierung fehlgeschlagen", .passwordFailed)
     }
 }
+
+extension KnowledgeBaseTests {
+    /// libpq 16–18's own messages about the keywords they added (texts from fe-connect.c and fe-auth.c,
+    /// and as NewerLibpqKeywordsTests sees libpq 17 and 18 print them).
+    func testNewerLibpqMessages() {
+        assertFirst(#"psql: error: weak sslmode "require" may not be used with sslrootcert=system (use "verify-full")"#, .invalidConninfo, cause: "weak-sslmode-system")
+        assertFirst(#"psql: error: weak sslmode "prefer" may not be used with sslnegotiation=direct (use "require", "verify-ca", or "verify-full")"#, .invalidConninfo, cause: "weak-sslmode-direct")
+        assertFirst(#"connection to server at "db" (10.0.0.5), port 5432 failed: root certificate file "system" does not exist"#, .rootCertMissing, cause: "sslrootcert-system-old-libpq")
+        assertFirst(#"connection to server at "db" (10.0.0.5), port 5432 failed: server accepted connection without a valid SSL certificate"#, .clientCertRequired, cause: "sslcertmode-no-certificate")
+        assertFirst(#"connection to server at "db" (10.0.0.5), port 5432 failed: server did not request an SSL certificate"#, .serverNoCA)
+        assertFirst(#"authentication method requirement "scram-sha-256" failed: server did not complete authentication"#, .passwordRequired, cause: "require-auth-no-exchange")
+        assertFirst(#"authentication method requirement "none" failed: server requested SASL authentication"#, .passwordRequired, cause: "require-auth-password-line")
+        assertFirst("2026-12-01 07:25:44.024 UTC [30745] LOG:  invalid length of startup packet", .tlsVersionMismatch, cause: "direct-ssl-old-server")
+        XCTAssertEqual(KnowledgeBase.keywordsIntroduced["sslnegotiation"], 17)
+    }
+}
