@@ -187,6 +187,54 @@ final class LibPQVersionRulesTests: XCTestCase {
         print("LibPQVersionRulesTests (c) sslrootcert=system:\n  " + report.joined(separator: "\n  "))
     }
 
+    // MARK: (d) the private key's mode
+
+    /// libpq's key-mode rule (``LibPQRules/forbiddenKeyModeBits(ownerIsRoot:)``: 0600 or less for
+    /// the key's owner, 0640 or less when root owns it) on every libpq at hand: as root, a
+    /// root-owned key 0640 and 0644; as `pgcheck`, its own key 0640 and a root-owned key 0640 in its
+    /// group. libpq checks the mode once the server has said yes to SSL (`MisbehavingServer`).
+    func testPrivateKeyModeRule() throws {
+        guard let fixtures = ProcessInfo.processInfo.environment["PGCONNECT_TEST_FIXTURES"] else {
+            throw XCTSkip("needs the fixtures from scripts/test.sh (PGCONNECT_TEST_FIXTURES)")
+        }
+        guard geteuid() == 0 else { throw XCTSkip("needs root: keys owned by root and by \(Self.otherUser)") }
+        let user = try OSUser.ensure(Self.otherUser)
+        let other = try Runner.forHomeCases()
+        let server = try MisbehavingServer(.closeAfterTLSYes)
+        let folder = try Self.directory("keymode")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let certificate = folder + "/client.crt"
+        try FileManager.default.copyItem(atPath: fixtures + "/main/alice.crt", toPath: certificate)
+        chmod(certificate, 0o644)
+        // (file, owner uid, group gid, mode, runner, owner is root)
+        let cases: [(String, uid_t, gid_t, mode_t, Runner, Bool)] = [
+            ("root-0640.key", 0, 0, 0o640, .current, true),
+            ("root-0644.key", 0, 0, 0o644, .current, true),
+            ("own-0640.key", user.uid, user.gid, 0o640, other, false),
+            ("root-group-0640.key", 0, user.gid, 0o640, other, true),
+        ]
+        var report: [String] = []
+        for client in try Self.clients() {
+            for (name, uid, gid, mode, runner, ownerIsRoot) in cases {
+                let key = folder + "/" + name
+                if !FileManager.default.fileExists(atPath: key) {
+                    try FileManager.default.copyItem(atPath: fixtures + "/main/alice.key", toPath: key)
+                    chown(key, uid, gid)
+                    chmod(key, mode)
+                }
+                let reachable = try client.reachable(by: runner)
+                _ = try reachable.loadedVersion(runner: runner)
+                let outcome = try reachable.connect("host=127.0.0.1 port=\(server.port) user=u dbname=d gssencmode=disable sslmode=require "
+                                                    + "sslcert=\(certificate) sslkey=\(key) connect_timeout=10", runner: runner, home: .unset)
+                let refused = outcome.stderr.contains("has group or world access")
+                let predicted = mode & LibPQRules.forbiddenKeyModeBits(ownerIsRoot: ownerIsRoot) != 0
+                report.append("\(client.label) as \(runner.name), \(name): \(refused ? "refused" : "accepted")")
+                XCTAssertEqual(refused, predicted, "\(client.label) as \(runner.name), \(name): LibPQRules says \(predicted ? "refused" : "accepted"); libpq: \(outcome.stderr)")
+            }
+        }
+        print("LibPQVersionRulesTests (d) key mode:\n  " + report.joined(separator: "\n  "))
+    }
+
     /// Says which libpq versions this run has; skips (visibly) when scripts/versions.sh did not
     /// fetch one, so a run without them is never mistaken for one that proved them.
     func testEveryVersionIsAtHand() throws {

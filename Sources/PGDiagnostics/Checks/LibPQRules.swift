@@ -116,8 +116,9 @@ public enum LibPQRules {
 
     /// libpq's rule for a private key file's mode (fe-secure-openssl.c): owned by root,
     /// u=rw,g=r (0640) or less; any other owner, u=rw (0600) or less. Returns the forbidden bits.
-    /// Proven for libpq 15 by the suite (libpq's own attempt runs beside the prediction, as root
-    /// and as another user, and a disagreement fails LibpqVerdictTests).
+    /// The same in libpq 15.18, 17.10 and 18.6: proven by `LibPQVersionRulesTests` (root-owned 0640
+    /// and 0644 as root, an own 0640 key and a root-owned 0640 key in the group as another user),
+    /// and for libpq 15 by every scenario (LibpqVerdictTests).
     public static func forbiddenKeyModeBits(ownerIsRoot: Bool) -> mode_t {
         ownerIsRoot ? (S_IWGRP | S_IXGRP | S_IRWXO) : (S_IRWXG | S_IRWXO)
     }
