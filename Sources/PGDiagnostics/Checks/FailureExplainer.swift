@@ -58,7 +58,8 @@ public struct FailureExplainer: Sendable {
 
     /// The attempt that explains a failure: the one before a prefer/allow plaintext retry, else the last.
     static func decisiveAttempt(_ error: ConnectionError) -> ConnectionError.Attempt? {
-        if error.attempts.count > 1, let last = error.attempts.last, last.primary.hasSuffix("no encryption") {
+        if error.attempts.count > 1, let last = error.attempts.last,
+           ["no encryption", "ssl off"].contains(KnowledgeBase.recognize(last.message, loggedBy: .client)?.details.encryption ?? "") {
             return error.attempts[error.attempts.count - 2]
         }
         return error.attempts.last

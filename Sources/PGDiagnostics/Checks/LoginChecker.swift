@@ -168,10 +168,12 @@ public struct LoginChecker: Sendable {
         case .connected(let connected)?:
             ssl = connected.tls != nil
         case .failed(let error, _)? where FailureExplainer.decisiveAttempt(error) != nil:
-            let primary = FailureExplainer.decisiveAttempt(error)?.primary ?? ""
-            ssl = primary.hasSuffix("no encryption") ? false
-                : primary.hasSuffix("SSL encryption") ? true
-                : target.sslmode != .disable && !unixSocket
+            // How the server says the connection arrived ("no encryption", "SSL encryption", …).
+            switch FailureExplainer.recognize(error)?.details.encryption {
+            case "no encryption"?, "ssl off"?: ssl = false
+            case "ssl encryption"?, "ssl on"?: ssl = true
+            default: ssl = target.sslmode != .disable && !unixSocket
+            }
         default:
             ssl = target.sslmode != .disable && !unixSocket
         }
