@@ -111,7 +111,7 @@ public enum ExplanationRenderer {
         for finding in findings {
             lines.append("Message: \(finding.message.replacingScalars("\n", with: "\n         "))")
             let side = finding.loggedBy.map { $0 == .server ? "logged by the server" : "reported by the client" }
-            lines.append("  \(finding.meaning)\(side.map { " (\($0); about the \(finding.about.rawValue))" } ?? "")")
+            lines.append("  \(finding.meaning)\(side.map { " (\($0); about the \(finding.about.rawValue.replacingScalars("-", with: " ")))" } ?? "")")
             if let note = finding.note { lines.append("  Note: \(note)") }
             lines.append(finding.causes.count == 1 ? "  Cause:" : "  Possible causes, most likely first:")
             for (index, cause) in finding.causes.enumerated() {

@@ -196,7 +196,9 @@ extension KnowledgeBase {
         }
 
         var ids: [String] = []
-        for id in preferred + message.causes where !ids.contains(id) && Causes.byID[id] != nil { ids.append(id) }
+        // A verify reason or an alert names the failure: the causes it excludes are not listed.
+        let decisive = !preferred.isEmpty && (reads.contains(.verifyReason) && details.reason != nil || reads.contains(.alert) && details.alert != nil)
+        for id in preferred + (decisive ? [] : message.causes) where !ids.contains(id) && Causes.byID[id] != nil { ids.append(id) }
         return Recognition(message: message, text: text.stripped, loggedBy: loggedBy, about: about, details: details,
                            causes: ids.map(cause), reading: reading)
     }
