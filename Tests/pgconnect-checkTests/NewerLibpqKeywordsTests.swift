@@ -69,6 +69,24 @@ final class NewerLibpqKeywordsTests: XCTestCase {
         print("NewerLibpqKeywordsTests:\n  " + lines.joined(separator: "\n  "))
     }
 
+    /// libpq 18's sslkeylogfile: the login works, and the report warns that the TLS secrets are on disk.
+    func testKeyLogFileIsWarnedAbout() throws {
+        guard let server = TestServer.shared else { throw XCTSkip("needs the server from scripts/test.sh") }
+        let directory = "\(LibpqMatrixTests.versionsDirectory)/psycopg-binary/lib"
+        guard FileManager.default.fileExists(atPath: "\(directory)/libpq.so.5") else { throw XCTSkip("needs libpq 18 from scripts/versions.sh") }
+        let keyLog = FileManager.default.temporaryDirectory.appendingPathComponent("pgconnect-keylog-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: keyLog) }
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") && $0.key != "LD_LIBRARY_PATH" }
+        let run = try ProcessRunner.run([CLIRun.binary.path, "--format", "json", server.conninfo() + " sslkeylogfile=\(keyLog)"],
+                                        environment: environment.merging(["LD_LIBRARY_PATH": directory]) { $1 }, timeout: 30)
+        XCTAssertEqual(run.status, 0, run.stdout)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let warnings = (report["warnings"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }
+        XCTAssertTrue(warnings.contains("tls-keys-logged"), "\(warnings)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: keyLog), "libpq 18 wrote the key log")
+        XCTAssertTrue(SchemaValidator.report.validate(report).isEmpty)
+    }
+
     /// PostgreSQL 17 takes direct TLS (with ALPN) from libpq 17 and 18.
     func testDirectTLSLogsInOnPostgreSQL17() throws {
         guard let server = TestServer.postgres17 else { throw XCTSkip("needs the PostgreSQL 17 server from scripts/test.sh") }

@@ -39,6 +39,12 @@ public struct Diagnoser: Sendable {
         let inspection = ClientFilesExplainer().explain(files)
         report.checks.append(contentsOf: inspection.checks)
         report.warnings.append(contentsOf: inspection.warnings)
+        if let keyLog = target.effective["sslkeylogfile"], !keyLog.isEmpty {
+            // libpq 18 appends each TLS session's secrets to this file (NSS key log format).
+            report.warnings.append(.init(code: .tlsKeysLogged,
+                                         summary: "sslkeylogfile=\(keyLog): libpq writes this connection's TLS secrets there; anyone who can read that file can decrypt the captured traffic",
+                                         fixes: ["Remove sslkeylogfile outside a debugging session, and delete \(keyLog)."]))
+        }
         let prediction = inspection.diagnosis
 
         switch facts.attempt {

@@ -67,6 +67,8 @@ public struct WarningCode: RawRepresentable, Hashable, Sendable, Codable, Custom
     public static let serverCertIsCA = Self("server-cert-is-ca")
     public static let serverCertCNOnly = Self("server-cert-cn-only")
     public static let defaultFileUsed = Self("default-file-used")
+    /// libpq 18's sslkeylogfile writes this connection's TLS secrets to a file.
+    public static let tlsKeysLogged = Self("tls-keys-logged")
     public static let plaintextFallback = Self("plaintext-fallback")
     /// libpq's own attempt contradicted a local prediction (the files predicted a failure and
     /// libpq connected, or failed differently): libpq's result stands; the prediction was a bug.
