@@ -72,6 +72,15 @@ final class KnowledgeBaseTests: XCTestCase {
             """)
         XCTAssertEqual(story.first?.causes.first?.id, "server-key-unreadable")
         XCTAssertEqual(story.last?.isConsequence, true)
+        // A reload that keeps the old SSL files: the permissions line is the cause.
+        let reload = explainer.explain("""
+            2020-05-04 18:30:43.485 NZST [22651] LOG:  private key file "/etc/ssl/private/ssl-cert-snakeoil.key" has group or world access
+            2020-05-04 18:30:43.485 NZST [22651] DETAIL:  File must have permissions u=rw (0600) or less if owned by the database user, or permissions u=rw,g=r (0640) or less if owned by root.
+            2020-05-04 18:30:43.485 NZST [22651] LOG:  SSL configuration was not reloaded
+            """)
+        XCTAssertEqual(reload.map(\.messageID), ["server.key-permissions", "server.ssl-not-reloaded"])
+        XCTAssertEqual(reload.last?.isConsequence, true)
+        assertFirst(#"LOG:  configuration file "/etc/postgresql/15/main/postgresql.conf" contains errors; unaffected changes were applied"#, .unknown, cause: "server-conf-invalid")
     }
 
     // MARK: other drivers and brittle wordings
