@@ -1,0 +1,7 @@
+import Hummingbird
+import Prometheus
+
+@main
+struct Exporter {
+    static func main() async throws {}
+}
