@@ -1,3 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// Everything one check of a login found: the checks in layer order, the diagnosis of a
 /// failure, warnings about a login that works, and what the session was.
 ///
@@ -25,6 +31,9 @@ public struct Report: Sendable, Hashable {
     public var server: ServerReport?
     /// Milliseconds per phase: `dns`, `tcp`, `tls`, `authentication`, `total`.
     public var timingsMilliseconds: [(phase: String, milliseconds: Double)]
+    /// When the certificates of this login expire (for metrics; the JSON report shows the
+    /// server's in `tls.server_certificate.not_after`).
+    public var certificateExpiry = CertificateExpiry()
 
     /// Creates a report.
     public init(outcome: Outcome, target: Target, checks: [Check] = [], diagnosis: Diagnosis? = nil, warnings: [Warning] = [],
@@ -73,12 +82,26 @@ public struct Report: Sendable, Hashable {
             && lhs.warnings == rhs.warnings && lhs.tls == rhs.tls && lhs.server == rhs.server
             && lhs.timingsMilliseconds.map(\.phase) == rhs.timingsMilliseconds.map(\.phase)
             && lhs.timingsMilliseconds.map(\.milliseconds) == rhs.timingsMilliseconds.map(\.milliseconds)
+            && lhs.certificateExpiry == rhs.certificateExpiry
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(outcome)
         hasher.combine(target)
         hasher.combine(diagnosis)
+    }
+
+    /// When the certificates of a login expire.
+    public struct CertificateExpiry: Sendable, Hashable {
+        /// The client certificate libpq sends (the first in `sslcert`), read from its file: known
+        /// also when the login failed.
+        public var client: Date?
+        /// The server's certificate, from the session or, after a failed handshake, the TLS probe.
+        public var server: Date?
+        public init(client: Date? = nil, server: Date? = nil) {
+            self.client = client
+            self.server = server
+        }
     }
 
     /// What was connected to.
