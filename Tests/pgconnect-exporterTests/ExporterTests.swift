@@ -118,6 +118,25 @@ final class ExporterTests: XCTestCase {
         XCTAssertEqual(own.value("pgconnect_exporter_probe_requests_total", ["source": "recent"]), 2)
     }
 
+    func testServicesOfTheServiceFileAreProbedByNameWhenAllowed() async throws {
+        let serviceFile = FileManager.default.temporaryDirectory.appendingPathComponent("pg_service-\(UUID()).conf").path
+        let entry = "[orders]\n" + server.options().pairs.map { "\($0.keyword)=\($0.value)" }.joined(separator: "\n") + "\n"
+        try entry.write(toFile: serviceFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: serviceFile) }
+        let exporter = try ExporterProcess(["--allow-services"], environment: ["PGSERVICEFILE": serviceFile])
+        defer { _ = exporter.stop() }
+        let orders = try await exporter.get("/probe?target=orders")
+        XCTAssertEqual(orders.status, 200, orders.body)
+        XCTAssertEqual(try MetricsText.parse(orders.body, openMetrics: false).samples.value("pgconnect_probe_success"), 1)
+        for name in ["billing", "host=127.0.0.1", "../orders"] {
+            let other = try await exporter.get("/probe?target=\(name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? name)")
+            XCTAssertEqual(other.status, 404, "\(name): not a service of the file")
+        }
+        let own = try MetricsText.parse(try await exporter.get("/metrics").body, openMetrics: false).samples
+        XCTAssertEqual(own.value("pgconnect_exporter_probes_total", ["success": "true"]), 1, "only the known service was probed")
+        XCTAssertNil(own.value("pgconnect_exporter_probes_total", ["success": "false"]))
+    }
+
     func testBadArgumentsAreAUsageError() throws {
         let none = try ProcessRunner.run([ExporterProcess.binary("pgconnect-exporter").path], environment: [:], timeout: 30)
         XCTAssertEqual(none.status, 64)
