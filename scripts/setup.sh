@@ -6,7 +6,7 @@
 # a private network, scripts/netns.sh; python3-pip and unzip for scripts/versions.sh, which
 # fetches libpq 17/18 from PyPI wheels; python3-prometheus-client, whose parsers read the metrics
 # text in the tests; prometheus, whose promtool and server check the README's alerting rules;
-# shellcheck, which test.sh runs over scripts/); otherwise names what to install. As root, creates the
+# and the shell linter that test.sh runs over scripts/); otherwise names what to install. As root, creates the
 # OS user pgcheck the tests run scenarios as. Puts the Swift toolchain on PATH if it is in
 # /opt/swift but not on PATH.
 
