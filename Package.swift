@@ -7,6 +7,8 @@ let package = Package(
     // written and tested for Linux (glibc). No Apple platform is claimed.
     products: [
         .library(name: "PGConnect", targets: ["PGConnect"]),
+        // pg_hba.conf / pg_ident.conf parser and simulator: pure Swift, no libpq, no OpenSSL.
+        .library(name: "PGAuthFiles", targets: ["PGAuthFiles"]),
         .library(name: "PGDiagnostics", targets: ["PGDiagnostics"]),
         .executable(name: "pgconnect-check", targets: ["pgconnect-check"]),
         .executable(name: "pgconnect-exporter", targets: ["pgconnect-exporter"]),
@@ -32,9 +34,13 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"]), .yum(["openssl-devel"]), .brew(["openssl@3"])]
         ),
+        // String helpers shared by PGConnect and PGAuthFiles (package access only).
+        .target(name: "PGSupport"),
+        .target(name: "PGAuthFiles", dependencies: ["PGSupport"]),
         .target(
             name: "PGConnect",
             dependencies: [
+                "PGSupport",
                 "CLibPQ",
                 "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
@@ -46,6 +52,7 @@ let package = Package(
             name: "PGDiagnostics",
             dependencies: [
                 "PGConnect",
+                "PGAuthFiles",
                 "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -77,6 +84,7 @@ let package = Package(
         .testTarget(name: "PGConnectTests", dependencies: ["PGConnect", "CLibPQ", "PGTestSupport",
                                                         .product(name: "Metrics", package: "swift-metrics"),
                                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+        .testTarget(name: "PGAuthFilesTests", dependencies: ["PGAuthFiles", "PGTestSupport"]),
         .testTarget(name: "PGDiagnosticsTests", dependencies: ["PGDiagnostics", "PGTestSupport",
                                                             .product(name: "Logging", package: "swift-log"),
                                                             .product(name: "Metrics", package: "swift-metrics"),
