@@ -72,7 +72,7 @@ fi
 # reformatted to one. So never run `swift format --in-place` over the tree.
 echo "test.sh: shellcheck scripts/*.sh .ci/run; swift format lint" >&2
 shellcheck scripts/*.sh .ci/run >&2
-swift format lint --strict --recursive --parallel --debug-disable-pretty-print Package.swift Sources Tests Benchmarks Fuzz >&2
+swift format lint --strict --recursive --parallel --debug-disable-pretty-print Package.swift Sources Tests Benchmarks Fuzz Snippets >&2
 echo "test.sh: building" >&2
 swift build --build-tests
 # XCTest only: the closing "Executed N tests" line is the summary CI reads.
