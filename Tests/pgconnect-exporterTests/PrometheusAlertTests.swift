@@ -5,7 +5,8 @@ import FoundationNetworking
 import PGTestSupport
 import XCTest
 
-/// The README's Prometheus scrape configuration and alerting rules, checked by Prometheus' own
+/// The documented Prometheus scrape configuration and alerting rules (PGDiagnostics.docc/Monitoring.md,
+/// which the README links), checked by Prometheus' own
 /// tools (Debian's prometheus package: promtool and the server) — statically, with simulated
 /// series, and live against the exporter and the real cert-auth server.
 final class PrometheusAlertTests: XCTestCase {
@@ -26,14 +27,14 @@ final class PrometheusAlertTests: XCTestCase {
         if let directory { try? FileManager.default.removeItem(at: directory) }
     }
 
-    /// The README's `yaml` blocks: the scrape configuration and the rules.
-    static func readmeBlocks() throws -> (config: String, rules: String) {
-        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("README.md")
-        let text = try String(contentsOf: readme, encoding: .utf8)
+    /// The article's `yaml` blocks: the scrape configuration and the rules.
+    static func documentedBlocks() throws -> (config: String, rules: String) {
+        let article = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources/PGDiagnostics/PGDiagnostics.docc/Monitoring.md")
+        let text = try String(contentsOf: article, encoding: .utf8)
         let blocks = text.components(separatedBy: "```yaml\n").dropFirst().map { $0.components(separatedBy: "\n```")[0] + "\n" }
         guard let config = blocks.first(where: { $0.contains("scrape_configs:") }), let rules = blocks.first(where: { $0.contains("groups:") }) else {
-            throw XCTSkip("the README has no Prometheus configuration and rules blocks")
+            throw XCTSkip("Monitoring.md has no Prometheus configuration and rules blocks")
         }
         return (config, rules)
     }
@@ -42,8 +43,8 @@ final class PrometheusAlertTests: XCTestCase {
         try ProcessRunner.run(command, environment: ["PATH": "/usr/bin:/bin"], timeout: 60)
     }
 
-    func testTheREADMEConfigurationAndRulesPassPromtool() throws {
-        let (config, rules) = try Self.readmeBlocks()
+    func testTheDocumentedConfigurationAndRulesPassPromtool() throws {
+        let (config, rules) = try Self.documentedBlocks()
         try config.write(to: directory.appendingPathComponent("prometheus.yml"), atomically: true, encoding: .utf8)
         try rules.write(to: directory.appendingPathComponent("pgconnect-alerts.yml"), atomically: true, encoding: .utf8)
         let checked = try run([Self.promtool, "check", "config", directory.appendingPathComponent("prometheus.yml").path])
@@ -98,7 +99,7 @@ final class PrometheusAlertTests: XCTestCase {
         XCTAssertEqual(tested.status, 0, tested.stdout + tested.stderr)
     }
 
-    func testARealPrometheusWithTheREADMERulesAlertsOnTheExpiredAndTheUnreachableTarget() async throws {
+    func testARealPrometheusWithTheDocumentedRulesAlertsOnTheExpiredAndTheUnreachableTarget() async throws {
         guard let server = TestServer.shared else { throw XCTSkip("needs the server from scripts/test.sh") }
         let targets = directory.appendingPathComponent("targets").path
         try """
@@ -110,15 +111,15 @@ final class PrometheusAlertTests: XCTestCase {
         defer { _ = exporter.stop() }
         let exporterAddress = "\(exporter.base.host ?? "127.0.0.1"):\(exporter.base.port ?? 0)"
 
-        // The README's files with this test's addresses and targets, 1-second intervals and no `for` delay.
-        let (readmeConfig, readmeRules) = try Self.readmeBlocks()
-        let config = "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n" + readmeConfig
+        // The documented files with this test's addresses and targets, 1-second intervals and no `for` delay.
+        let (documentedConfig, documentedRules) = try Self.documentedBlocks()
+        let config = "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n" + documentedConfig
             .replacingOccurrences(of: "127.0.0.1:9958", with: exporterAddress)
             .replacingOccurrences(of: "[orders, billing]", with: "[good, expired, unreachable]")
             .replacingOccurrences(of: "scrape_interval: 60s", with: "scrape_interval: 1s")
             .replacingOccurrences(of: "scrape_timeout: 30s", with: "scrape_timeout: 1s")
-        let rules = readmeRules.replacingOccurrences(of: #"for: \d+m"#, with: "for: 0s", options: .regularExpression)
-        XCTAssertNotEqual(config, readmeConfig)
+        let rules = documentedRules.replacingOccurrences(of: #"for: \d+m"#, with: "for: 0s", options: .regularExpression)
+        XCTAssertNotEqual(config, documentedConfig)
         try config.write(to: directory.appendingPathComponent("prometheus.yml"), atomically: true, encoding: .utf8)
         try rules.write(to: directory.appendingPathComponent("pgconnect-alerts.yml"), atomically: true, encoding: .utf8)
 

@@ -16,7 +16,7 @@ import ServiceLifecycle
 ///
 /// Each check also records the certificate's not-after time as the gauge
 /// `pgconnect_certificate_not_after_timestamp_seconds{certificate="client",file=PATH}`
-/// (``PGConnectMetrics``), so an alert can fire before the certificate expires.
+/// (`PGConnectMetrics`), so an alert can fire before the certificate expires.
 ///
 /// It is a swift-service-lifecycle `Service`: in a `ServiceGroup` it checks every ``interval``
 /// until a graceful shutdown or cancellation.
