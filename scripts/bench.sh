@@ -77,6 +77,7 @@ pgconnect_setup
 started=$SECONDS
 work=$(mktemp -d /tmp/pgconnect-bench.XXXXXX)
 cleaned=0
+# shellcheck disable=SC2317  # run by the traps below
 cleanup() {
     local status=$?
     local c
@@ -84,7 +85,7 @@ cleanup() {
     cleaned=1
     trap '' INT TERM
     for c in "$work/ecdsa" "$work/rsa"; do
-        [[ -d $c/data ]] && scripts/cluster.sh stop "$c" >/dev/null 2>&1 || true
+        if [[ -d $c/data ]]; then scripts/cluster.sh stop "$c" >/dev/null 2>&1 || true; fi
     done
     if ((status != 0 && status != 130 && status != 143)); then
         for c in "$work/ecdsa" "$work/rsa"; do
@@ -241,7 +242,7 @@ for ((r = 1; r <= reps; r++)); do
     run_bench swift.decode swift decode "$decode_per_proc" "$decode_rows" "$ecdsa"
 done
 sums=$(awk '$1 == "decode_checksum" { print $2 }' "$R/c.decode.out" "$R/swift.decode.out" | sort -u)
-[[ $(wc -l <<<"$sums") -eq 1 ]] || die "C and PGConnect decoded different values (checksums: $(echo $sums))"
+[[ $(wc -l <<<"$sums") -eq 1 ]] || die "C and PGConnect decoded different values (checksums: ${sums//$'\n'/ })"
 
 proc_total=$((reps * proc_runs))
 note "pgconnect-check vs psql (success and failure): $proc_total runs each"

@@ -8,7 +8,7 @@
 # Takes long on 2 cores (each sanitizer is a full build): run it before a release, not in CI.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 # shellcheck source=scripts/setup.sh
 source scripts/setup.sh
 pgconnect_setup || exit 1

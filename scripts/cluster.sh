@@ -771,7 +771,7 @@ parse_dir_only() {
             ;;
         --)
             shift
-            (($# == 1)) && [[ -z $dir ]] || usage_error "$cmd: expected exactly one DIR"
+            { (($# == 1)) && [[ -z $dir ]]; } || usage_error "$cmd: expected exactly one DIR"
             dir=$1
             break
             ;;

@@ -76,7 +76,7 @@ while (($# > 0)); do
         ;;
     --)
         shift
-        (($# == 1)) && [[ -z $dir ]] || usage_error "expected exactly one DIR"
+        { (($# == 1)) && [[ -z $dir ]]; } || usage_error "expected exactly one DIR"
         dir=$1
         break
         ;;

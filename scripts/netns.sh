@@ -23,7 +23,8 @@ readonly SERVER_ADDR=198.18.0.1
 readonly CLIENT_ADDR=198.18.0.2
 readonly PREFIX_LEN=30
 readonly LINK=veth0
-readonly HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly HERE
 
 usage() {
     cat <<EOF
@@ -189,7 +190,7 @@ cmd_down() {
 # ---------------------------------------------------------------- firewall
 cmd_firewall() {
     local name=$1 mode=${2:-} port=${3:-5432} rule
-    [[ $port =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)) || usage_error "firewall: bad PORT '$port'"
+    { [[ $port =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)); } || usage_error "firewall: bad PORT '$port'"
     case $mode in
     open) rule= ;;
     drop) rule="tcp dport $port tcp flags & (syn | ack) == syn drop" ;;
@@ -243,7 +244,7 @@ while True:
 
 cmd_listen() {
     local name=$1 port=${2:-} mode=${3:-} pid line
-    [[ $port =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)) || usage_error "listen: bad PORT '$port'"
+    { [[ $port =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)); } || usage_error "listen: bad PORT '$port'"
     case $mode in
     ssl-silent | ssl-close) ;;
     *) usage_error "listen: MODE must be ssl-silent or ssl-close, got '$mode'" ;;
@@ -282,7 +283,7 @@ cmd_postgres() {
 
 # ---------------------------------------------------------------- hold
 # Globals: the EXIT trap runs after cmd_hold has returned.
-HOLD_NAME= HOLD_DIR= HOLD_MADE_DIR=0 HOLD_WAITER=
+HOLD_NAME='' HOLD_DIR='' HOLD_MADE_DIR=0 HOLD_WAITER=''
 
 hold_cleanup() {
     local status=$? pid

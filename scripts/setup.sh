@@ -4,13 +4,16 @@
 # Installs what is missing from Debian's packages when run as root (libpq-dev, libssl-dev,
 # pkg-config, openssl, and the PostgreSQL server; iproute2, nftables and python3 for the tests on
 # a private network, scripts/netns.sh; python3-pip and unzip for scripts/versions.sh, which
-# fetches libpq 17/18 from PyPI wheels); otherwise names what to install. As root, creates the
+# fetches libpq 17/18 from PyPI wheels; python3-prometheus-client, whose parsers read the metrics
+# text in the tests; prometheus, whose promtool and server check the README's alerting rules;
+# and the shell linter that test.sh runs over scripts/); otherwise names what to install. As root, creates the
 # OS user pgcheck the tests run scenarios as. Puts the Swift toolchain on PATH if it is in
 # /opt/swift but not on PATH.
 
 pgconnect_setup() {
     local missing=() pkg
-    for pkg in libpq-dev libssl-dev pkg-config openssl postgresql iproute2 nftables python3 python3-pip unzip; do
+    for pkg in libpq-dev libssl-dev pkg-config openssl postgresql iproute2 nftables python3 python3-pip unzip \
+        python3-prometheus-client prometheus shellcheck; do
         if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
             missing+=("$pkg")
         fi

@@ -113,6 +113,14 @@ if ((serve)); then
     echo "test.sh: server(s) left running; stop them with: $(printf 'scripts/cluster.sh stop %s && ' "${clusters[@]}")rm -rf $work" >&2
     exit 0
 fi
+# Lint first, it takes two seconds: the shell scripts (shellcheck) and the Swift sources
+# (swift format lint, .swift-format). The lint checks swift-format's rules only, not its
+# pretty-printer's layout (--debug-disable-pretty-print): the code's hand-made line breaks and
+# aligned continuation lines are not a layout the pretty-printer can produce, and the tree is not
+# reformatted to one. So never run `swift format --in-place` over the tree.
+echo "test.sh: shellcheck scripts/*.sh .ci/run; swift format lint" >&2
+shellcheck scripts/*.sh .ci/run >&2
+swift format lint --strict --recursive --parallel --debug-disable-pretty-print Package.swift Sources Tests Benchmarks Fuzz Snippets >&2
 echo "test.sh: building" >&2
 swift build --build-tests
 # XCTest only: the closing "Executed N tests" line is the summary CI reads.

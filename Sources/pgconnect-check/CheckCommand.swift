@@ -88,8 +88,8 @@ struct CheckCommand: AsyncParsableCommand {
     @Flag(name: [.customShort("q"), .long], help: "Print nothing; the exit status says it all.")
     var quiet = false
 
-    @Option(help: "Output format: text or json.")
-    var format: OutputFormat = CheckRequest().format
+    @Option(help: "Output format: text, json or openmetrics (Prometheus metrics, e.g. for node_exporter's textfile collector).")
+    var format: CheckOutputFormat = CheckRequest().format
 
     @Option(help: ArgumentHelp("Warn about certificates expiring within DAYS days.", valueName: "DAYS"))
     var expiryWarning: Int = CheckRequest().expiryWarning
@@ -134,7 +134,7 @@ struct CheckRequest: Equatable {
     var jobs: Int? = nil
     var noConnect = false
     var quiet = false
-    var format: OutputFormat = .text
+    var format: CheckOutputFormat = .text
     var expiryWarning = 30
     var verbose = false
 
@@ -170,6 +170,7 @@ struct CheckRequest: Equatable {
             return
         }
         let report: Report
+        let started = ContinuousClock.now
         switch try buildOptions() {
         case .success(let options):
             // One check and nothing else in this process: its connection may wait on this thread.
@@ -185,6 +186,11 @@ struct CheckRequest: Equatable {
 
         if quiet { throw ExitCode(report.exitStatus) }
         switch format {
+        case .openmetrics:
+            let target = ManyTargets.Target.displayName(user: report.target.user, host: report.target.host, port: report.target.port,
+                                                  dbname: report.target.dbname)
+            let families = ProbeMetrics.families(report, duration: .now - started, labels: [.init("target", target)])
+            print(OpenMetricsRenderer().render(families), terminator: "")
         case .json:
             print(JSONReportRenderer().render(report))
         case .text:
@@ -218,6 +224,11 @@ struct CheckRequest: Equatable {
         let status = ManyTargets.exitStatus(results)
         if quiet { throw ExitCode(status) }
         switch format {
+        case .openmetrics:
+            let families = ProbeMetrics.merge(results.map { result in
+                ProbeMetrics.families(result.report, duration: result.duration, labels: [.init("target", result.label)])
+            })
+            print(OpenMetricsRenderer().render(families), terminator: "")
         case .json:
             for result in results { print(JSONReportRenderer(pretty: false).render(result.report)) }
         case .text:

@@ -12,9 +12,14 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// `--format text|json`.
+/// `--format text|json` (explain, inspect).
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
+}
+
+/// `--format text|json|openmetrics` (check).
+enum CheckOutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json, openmetrics
 }
 
 /// `--sslpassword-file FILE`: the first line of FILE, never echoed.

@@ -1,57 +1,38 @@
 import Foundation
 import PGTestSupport
 import XCTest
-import PGConnect
 
-/// The snippets of PGConnect.docc/GettingStarted.md, compiled and run against the test server.
+/// The snippets of PGConnect.docc/GettingStarted.md are real files (`Snippets/`, compiled by
+/// `swift build`, embedded with `@Snippet`): run here against the test server, where their hidden
+/// lines point them (SNIPPET_HOST, SNIPPET_PORT, SNIPPET_PKI).
 final class GettingStartedTests: XCTestCase {
-    func testTheGettingStartedSnippetsWork() async throws {
+    func run(_ snippet: String) throws -> ProcessOutcome {
         guard let server = TestServer.shared else { throw XCTSkip("needs the server from scripts/test.sh") }
-        // "Connect with a client certificate" (the test server's host and files instead of db.internal's).
-        var options = ConnectionOptions()
-        options.host = [server.host]
-        options.port = [server.port]
-        options.dbname = "postgres"
-        options.user = "alice"
-        options.sslmode = .verifyFull
-        options.sslrootcert = "\(server.pki)/root.crt"
-        options.sslcert = "\(server.pki)/alice.crt"
-        options.sslkey = "\(server.pki)/alice.key"
-
-        let connection = try await Connection.connect(options, timeout: .seconds(10))
-        _ = try await connection.query("CREATE TEMP TABLE widgets (id int, name text, created timestamptz, owner text)")
-        _ = try await connection.query("INSERT INTO widgets VALUES (1, 'gear', now(), 'app')")
-
-        // "Run queries"
-        let result = try await connection.query("SELECT id, name, created FROM widgets WHERE owner = $1", ["app"])
-        for row in result {
-            XCTAssertEqual(row["id"]?.int, 1)
-            XCTAssertEqual(row["name"]?.string, "gear")
-            XCTAssertNotNil(row["created"]?.date)
+        var directory = Bundle.main.bundleURL
+        if !FileManager.default.fileExists(atPath: directory.appendingPathComponent(snippet).path) {
+            directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         }
+        let binary = directory.appendingPathComponent(snippet).path
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: binary), "swift build --build-tests builds the snippet \(snippet)")
+        return try ProcessRunner.run([binary], environment: ["SNIPPET_HOST": server.host, "SNIPPET_PORT": String(server.port),
+                                                             "SNIPPET_PKI": server.pki], timeout: 60)
+    }
 
-        // "Read the TLS session"
-        let tls = try XCTUnwrap(connection.tlsSession)
-        XCTAssertNotNil(tls.protocolVersion)
-        XCTAssertEqual(connection.timings.phaseDurations.last?.phase, "total")
+    func testTheGettingStartedSnippetsRunAgainstTheServer() throws {
+        let outcome = try run("GettingStarted")
+        XCTAssertEqual(outcome.status, 0, outcome.stdout + outcome.stderr)
+        let lines = outcome.stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.first?.hasPrefix("1 gear ") ?? false, "the query printed its row: \(lines)")
+        XCTAssertTrue(lines.contains { $0.hasPrefix("TLSv1.") }, "the TLS session: \(lines)")
+        XCTAssertTrue(lines.contains("jobs ready"), "the notification: \(lines)")
+        XCTAssertTrue(lines.contains { $0.hasPrefix("roles: ") && $0 != "roles: 0" }, "the pooled query: \(lines)")
+        XCTAssertTrue(lines.contains("ready: true"), "the readiness check: \(lines)")
+    }
 
-        // "Listen for notifications"
-        try await connection.listen("jobs")
-        let notifier = try await Connection.connect(options)
-        _ = try await notifier.query("NOTIFY jobs, 'ready'")
-        for try await notification in connection.notifications() {
-            XCTAssertEqual(notification.payload, "ready")
-            break
-        }
-        await notifier.close()
-        await connection.close()
-
-        // "Use the pool"
-        let pool = ConnectionPool(options: options, configuration: .init(maximumConnections: 4))
-        let count = try await pool.withConnection { connection in
-            try await connection.query("SELECT count(*) FROM pg_roles")[0][0].int
-        }
-        XCTAssertGreaterThan(count ?? 0, 0)
-        await pool.shutdown()
+    func testTheServiceGroupSnippetStopsOnSIGTERMAfterTheLease() throws {
+        let outcome = try run("RunningAsAService")
+        XCTAssertEqual(outcome.status, 0, outcome.stdout + outcome.stderr)
+        XCTAssertFalse(outcome.timedOut)
+        XCTAssertEqual(outcome.stdout, "leased: 42\nshut down; open connections: 0\n")
     }
 }

@@ -23,9 +23,10 @@ public struct ProcessOutcome: Sendable {
 /// thread), the child gets its own process group so a timeout ends everything it started, and
 /// it starts in "/", a directory every OS user can search.
 public enum ProcessRunner {
-    /// Runs `command` (an absolute path first) with exactly `environment` and no stdin; after
-    /// `timeout` seconds sends SIGTERM to its process group, and SIGKILL 2 s later.
-    public static func run(_ command: [String], environment: [String: String], timeout: Double) throws -> ProcessOutcome {
+    /// Runs `command` (an absolute path first) with exactly `environment` and no stdin (or
+    /// `stdin`'s text); after `timeout` seconds sends SIGTERM to its process group, and SIGKILL 2 s later.
+    public static func run(_ command: [String], environment: [String: String], timeout: Double,
+                           stdin: String? = nil) throws -> ProcessOutcome {
         precondition(!command.isEmpty && command[0].hasPrefix("/"), "an absolute executable path")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pgconnect-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -36,7 +37,12 @@ public enum ProcessRunner {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        var inPath = "/dev/null"
+        if let stdin {
+            inPath = directory.appendingPathComponent("stdin").path
+            try Data(stdin.utf8).write(to: URL(fileURLWithPath: inPath))
+        }
+        posix_spawn_file_actions_addopen(&actions, 0, inPath, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         var attributes = posix_spawnattr_t()

@@ -110,6 +110,11 @@ extension ConnectionOptions {
         return result
     }
 
+    /// Whether libpq builds a connection object from these options: every keyword known, every
+    /// value accepted and a `service=` entry found in the service file. Nothing touches the
+    /// network (see ``effective()``).
+    public var libpqAccepts: Bool { resolvedByLibpq() != nil }
+
     /// `PQconndefaults`: compiled defaults, `PG*` variables and a `PGSERVICE` entry.
     private static func libpqDefaults() -> ConnectionOptions {
         var result = ConnectionOptions()

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Logging
+import ServiceLifecycle
 
 /// A bounded pool of certificate-authenticated connections for a Swift service.
 ///
@@ -14,6 +15,10 @@ import Logging
 /// }
 /// await pool.shutdown()
 /// ```
+///
+/// In a service, run it in a swift-service-lifecycle `ServiceGroup` instead of calling
+/// ``shutdown()``: ``run()`` returns after a graceful shutdown (or cancellation) once every lease
+/// has ended.
 ///
 /// Leases are served first come, first served; a waiter gives up after
 /// ``Configuration/acquireTimeout`` (also while its connection is being opened). A connection that
@@ -35,13 +40,16 @@ public actor ConnectionPool {
         public var connectTimeout: Duration
         /// An idle connection older than this answers `SELECT 1` before it is leased.
         public var healthCheckAfter: Duration
+        /// Where the pool's metrics go (swift-metrics; see ``PGConnectMetrics``).
+        public var metrics: PGConnectMetrics
 
         public init(maximumConnections: Int = 4, acquireTimeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(10),
-                    healthCheckAfter: Duration = .seconds(30)) {
+                    healthCheckAfter: Duration = .seconds(30), metrics: PGConnectMetrics = PGConnectMetrics()) {
             self.maximumConnections = max(1, maximumConnections)
             self.acquireTimeout = acquireTimeout
             self.connectTimeout = connectTimeout
             self.healthCheckAfter = healthCheckAfter
+            self.metrics = metrics
         }
     }
 
@@ -85,6 +93,7 @@ public actor ConnectionPool {
         self.configuration = configuration
         self.logger = logger
         self.fileStamp = Self.stamp(options)
+        configuration.metrics.recordPool(open: 0, inUse: 0, waiters: 0, maximum: configuration.maximumConnections)
     }
 
     /// Connections open now, leased and idle.
@@ -97,7 +106,10 @@ public actor ConnectionPool {
     /// - Throws: ``ConnectionError`` `.timeout` when no connection became free in time, `.poolClosed`
     ///   after ``shutdown()``, connection errors, and whatever `body` throws.
     public func withConnection<T: Sendable>(_ body: @Sendable (Connection) async throws -> T) async throws -> T {
+        let started = ContinuousClock.now
         let connection = try await acquire()
+        configuration.metrics.recordWait(.now - started)
+        recordState()
         do {
             let result = try await body(connection)
             release(connection)
@@ -119,6 +131,7 @@ public actor ConnectionPool {
         serving.removeAll()
         for waiter in waiting { waiter.continuation.resume(throwing: Self.closedError) }
         for cancel in opening.values { cancel() }
+        recordState()
         if busy > 0 {
             await withCheckedContinuation { shutdownWaiters.append($0) }
         }
@@ -126,6 +139,7 @@ public actor ConnectionPool {
         idle.removeAll()
         generationOf.removeAll()
         for connection in closing { await connection.close() }
+        recordState()
     }
 
     private static var closedError: ConnectionError {
@@ -201,6 +215,7 @@ public actor ConnectionPool {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 waiters.append(Waiter(id: id, continuation: continuation))
+                recordState()
             }
         } onCancel: {
             Task { await self.fail(waiter: id, ConnectionError(code: .cancelled, phase: .options, message: "the lease was cancelled")) }
@@ -215,17 +230,30 @@ public actor ConnectionPool {
         } else if let waiter = serving.removeValue(forKey: id) {
             waiter.continuation.resume(throwing: error)
         }
+        recordState()
     }
 
     /// A new connection, remembered with the current file generation.
     private func open() async throws -> Connection {
         let made = generation
-        let connection = try await Connection.connect(options, timeout: configuration.connectTimeout, logger: logger)
+        let connection: Connection
+        do {
+            connection = try await Connection.connect(options, timeout: configuration.connectTimeout, logger: logger)
+        } catch let error as ConnectionError {
+            // A cancelled open (shutdown, a lease that left) is no failure of the database.
+            if error.code != .cancelled { configuration.metrics.recordFailure(error, options: options) }
+            throw error
+        }
+        configuration.metrics.recordConnected(connection.timings)
+        if let notAfter = connection.tlsSession?.serverCertificate?.notAfter {
+            configuration.metrics.recordCertificateNotAfter(notAfter, certificate: "server")
+        }
         generationOf[ObjectIdentifier(connection)] = made
         return connection
     }
 
     private func release(_ connection: Connection) {
+        defer { recordState() }
         refreshIfFilesChanged()
         if connection.isClosed || generationOf[ObjectIdentifier(connection)] != generation {
             generationOf[ObjectIdentifier(connection)] = nil
@@ -281,6 +309,13 @@ public actor ConnectionPool {
         opening[id] = nil
         serving.removeValue(forKey: id)?.continuation.resume(throwing: error)
         slotFreed()
+        recordState()
+    }
+
+    /// Sends the pool's size, use and queue to the metrics backend.
+    private func recordState() {
+        configuration.metrics.recordPool(open: busy + idle.count, inUse: busy, waiters: waiters.count + serving.count,
+                                         maximum: configuration.maximumConnections)
     }
 
     private func isHealthy(_ candidate: Idle) async -> Bool {
@@ -315,5 +350,22 @@ public actor ConnectionPool {
             stamp[keyword] = "\(attributes[.size] ?? 0)@\(modified)"
         }
         return stamp
+    }
+}
+
+extension ConnectionPool: Service {
+    /// Runs the pool as a swift-service-lifecycle `Service`: waits for a graceful shutdown (or
+    /// cancellation), then shuts the pool down like ``shutdown()`` — new leases fail with
+    /// `.poolClosed`, running leases finish, every connection is closed — and returns.
+    ///
+    /// ```swift
+    /// let group = ServiceGroup(services: [pool, watcher, app], gracefulShutdownSignals: [.sigterm], logger: logger)
+    /// try await group.run()
+    /// ```
+    public func run() async throws {
+        // Cancellation ends the wait the same way; either way the leases are waited for.
+        try? await gracefulShutdown()
+        logger.debug("shutting the pool down", metadata: ["pgconnect.leased": "\(busy)"])
+        await shutdown()
     }
 }

@@ -81,7 +81,24 @@ public struct LoginChecker: Sendable {
                 facts.simulation = await simulate(target, files: files, attempt: facts.attempt, source: authSource)
             }
         }
-        return Diagnoser(expiryWarningDays: expiryWarningDays).report(facts)
+        var report = Diagnoser(expiryWarningDays: expiryWarningDays).report(facts)
+        report.certificateExpiry = Self.certificateExpiry(facts)
+        return report
+    }
+
+    /// The not-after times of the client certificate (its file) and the server's (the session,
+    /// else the TLS probe of a failed attempt).
+    static func certificateExpiry(_ facts: CheckFacts) -> Report.CertificateExpiry {
+        var expiry = Report.CertificateExpiry(client: facts.files?.clientChain.first?.notAfter)
+        switch facts.attempt {
+        case .connected(let connected)?:
+            expiry.server = connected.tls?.serverCertificate?.notAfter
+        case .failed(_, let probe)?:
+            expiry.server = probe?.serverChain.first?.notAfter
+        default:
+            break
+        }
+        return expiry
     }
 
     // MARK: Stage: libpq's own attempt

@@ -10,19 +10,53 @@ public enum ManyTargets {
     /// One line of a targets file.
     public struct Target: Sendable {
         public var line: Int
+        /// The name the line gives (`orders: host=…`), if any.
+        public var name: String?
         public var options: ConnectionOptions
+
+        public init(line: Int, name: String? = nil, options: ConnectionOptions) {
+            self.line = line
+            self.name = name
+            self.options = options
+        }
+
+        /// What metrics and the exporter call this target: its name, else `user@host:port/dbname`
+        /// as libpq resolves them (defaults and `PG*` variables filled in; never a secret).
+        public var label: String {
+            if let name { return name }
+            let effective = options.effective()
+            return Self.displayName(user: effective.user, host: effective.host.first, port: effective.port.first.map(String.init),
+                              dbname: effective.dbname)
+        }
+
+        /// `user@host:port/dbname`, leaving out what is nil.
+        public static func displayName(user: String?, host: String?, port: String?, dbname: String?) -> String {
+            [user.map { "\($0)@" } ?? "", host ?? "?", port.map { ":\($0)" } ?? "", dbname.map { "/\($0)" } ?? ""].joined()
+        }
     }
 
-    /// Parses a targets file: one conninfo string or URI per line; `#` starts a comment line;
-    /// blank lines are skipped.
-    /// - Throws: `ConnectionError` naming the line when libpq cannot parse one.
+    /// Parses a targets file: one conninfo string or URI per line, optionally named by a
+    /// `NAME: ` prefix (letters, digits, `_`, `.`, `-`; e.g. `orders: host=db1 dbname=orders`);
+    /// `#` starts a comment line; blank lines are skipped.
+    /// - Throws: `ConnectionError` naming the line when libpq cannot parse one, or when a name is
+    ///   used twice.
     public static func parse(_ text: String, path: String = "targets") throws -> [Target] {
         var targets: [Target] = []
+        var lineOfName: [String: Int] = [:]
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingScalars(in: .whitespaces)
+            var line = raw.trimmingScalars(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
+            let name = Self.name(in: line)
+            if let name {
+                if let first = lineOfName[name] {
+                    throw ConnectionError(code: .invalidConninfo, phase: .options,
+                                          message: "\(path) line \(index + 1): the name \"\(name)\" is already used on line \(first); give each target its own name")
+                }
+                lineOfName[name] = index + 1
+                line = String(line.dropFirst(name.count + 1)).trimmingScalars(in: .whitespaces)
+            }
             do {
-                targets.append(Target(line: index + 1, options: try ConnectionOptions(conninfo: String(line))))
+                targets.append(Target(line: index + 1, name: name, options: try ConnectionOptions(conninfo: String(line))))
             } catch let error as ConnectionError {
                 throw ConnectionError(code: error.code, phase: .options, message: "\(path) line \(index + 1): \(error.message)")
             }
@@ -30,11 +64,28 @@ public enum ManyTargets {
         return targets
     }
 
+    /// The `NAME` of a line that starts `NAME:` and a space. A conninfo never starts so: its
+    /// first word holds `=`, and a URI's `postgresql:` is followed by `//`.
+    static func name(in line: String) -> String? {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+        guard let colon = line.firstIndex(of: ":"), colon > line.startIndex,
+              line[line.startIndex..<colon].allSatisfy(allowed.contains) else { return nil }
+        let after = line.index(after: colon)
+        guard after < line.endIndex, line[after] == " " || line[after] == "\t" else { return nil }
+        return String(line[..<colon])
+    }
+
     /// A report and how long its check took.
     public struct Result: Sendable {
         public var target: Target
         public var report: Report
         public var duration: Duration
+
+        /// The target's name, else `user@host:port/dbname` as the report shows them.
+        public var label: String {
+            target.name ?? Target.displayName(user: report.target.user, host: report.target.host, port: report.target.port,
+                                        dbname: report.target.dbname)
+        }
     }
 
     /// Checks every target with at most `jobs` checks at a time; results in input order. Targets

@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import PGConnect
 
 /// Everything one check of a login found: the checks in layer order, the diagnosis of a
@@ -30,6 +35,9 @@ public struct Report: Sendable, Hashable {
     /// The libpq the check ran with, the OpenSSL that libpq calls, the OpenSSL of the certificate
     /// checks and the TLS probe, and whether those two are one copy.
     public var runtime: LibPQRuntime
+    /// When the certificates of this login expire (for metrics; the JSON report shows the
+    /// server's in `tls.server_certificate.not_after`).
+    public var certificateExpiry = CertificateExpiry()
 
     /// Creates a report (`runtime`: this process's libpq and OpenSSL unless given).
     public init(outcome: Outcome, target: Target, checks: [Check] = [], diagnosis: Diagnosis? = nil, warnings: [Warning] = [],
@@ -81,12 +89,26 @@ public struct Report: Sendable, Hashable {
             && lhs.timingsMilliseconds.map(\.phase) == rhs.timingsMilliseconds.map(\.phase)
             && lhs.timingsMilliseconds.map(\.milliseconds) == rhs.timingsMilliseconds.map(\.milliseconds)
             && lhs.runtime == rhs.runtime
+            && lhs.certificateExpiry == rhs.certificateExpiry
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(outcome)
         hasher.combine(target)
         hasher.combine(diagnosis)
+    }
+
+    /// When the certificates of a login expire.
+    public struct CertificateExpiry: Sendable, Hashable {
+        /// The client certificate libpq sends (the first in `sslcert`), read from its file: known
+        /// also when the login failed.
+        public var client: Date?
+        /// The server's certificate, from the session or, after a failed handshake, the TLS probe.
+        public var server: Date?
+        public init(client: Date? = nil, server: Date? = nil) {
+            self.client = client
+            self.server = server
+        }
     }
 
     /// What was connected to.

@@ -5,6 +5,7 @@ import Foundation
 #endif
 import Logging
 import PGConnect
+import ServiceLifecycle
 
 /// Watches a client certificate file for a service: logs a warning when it expires within
 /// ``warningDays`` days and an error once it has expired.
@@ -13,11 +14,19 @@ import PGConnect
 /// (certificate rotation) takes effect on the next connection; ``ConnectionPool`` also closes
 /// its idle connections when the files change. The watcher only tells you in time.
 ///
+/// Each check also records the certificate's not-after time as the gauge
+/// `pgconnect_certificate_not_after_timestamp_seconds{certificate="client",file=PATH}`
+/// (`PGConnectMetrics`), so an alert can fire before the certificate expires.
+///
+/// It is a swift-service-lifecycle `Service`: in a `ServiceGroup` it checks every ``interval``
+/// until a graceful shutdown or cancellation.
+///
 /// ```swift
 /// let watcher = CertificateExpiryWatcher(path: "/etc/app/tls/app.crt", warningDays: 14, logger: logger)
-/// Task { await watcher.run(every: .seconds(3600)) }
+/// let group = ServiceGroup(services: [pool, watcher], gracefulShutdownSignals: [.sigterm], logger: logger)
+/// try await group.run()
 /// ```
-public struct CertificateExpiryWatcher: Sendable {
+public struct CertificateExpiryWatcher: Sendable, Service {
     /// What the watcher found.
     public enum Status: Sendable, Hashable {
         case valid(expires: Date, daysLeft: Int)
@@ -26,13 +35,23 @@ public struct CertificateExpiryWatcher: Sendable {
         case unreadable(String)
     }
 
+    /// The certificate file (PEM; the first certificate is the one libpq sends).
     public var path: String
+    /// Warn when the certificate expires within this many days.
     public var warningDays: Int
+    /// How often ``run()`` checks.
+    public var interval: Duration
+    /// Where the not-after time is recorded.
+    public var metrics: PGConnectMetrics
     public var logger: Logger
 
-    public init(path: String, warningDays: Int = 30, logger: Logger = Logger(label: "pgconnect.certificate")) {
+    /// A watcher of the certificate at `path`.
+    public init(path: String, warningDays: Int = 30, interval: Duration = .seconds(3600), metrics: PGConnectMetrics = PGConnectMetrics(),
+                logger: Logger = Logger(label: "pgconnect.certificate")) {
         self.path = path
         self.warningDays = warningDays
+        self.interval = interval
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -40,6 +59,12 @@ public struct CertificateExpiryWatcher: Sendable {
     @discardableResult
     public func check(now: Date = Date()) -> Status {
         let status = Self.status(path: path, warningDays: warningDays, now: now)
+        switch status {
+        case .valid(let notAfter, _), .expiringSoon(let notAfter, _), .expired(let notAfter):
+            metrics.recordCertificateNotAfter(notAfter, certificate: "client", file: path)
+        case .unreadable:
+            break
+        }
         var metadata: Logger.Metadata = ["pgconnect.certificate": "\(path)"]
         switch status {
         case .valid(let expires, _):
@@ -63,6 +88,20 @@ public struct CertificateExpiryWatcher: Sendable {
         while !Task.isCancelled {
             check()
             try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// Checks every ``interval`` until a graceful shutdown or cancellation (the `Service` entry point).
+    public func run() async throws {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            check()
+            // The sleep ends early on a graceful shutdown or cancellation; either ends the loop.
+            let interval = self.interval
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
         }
     }
 

@@ -1,4 +1,4 @@
-import PGConnect
+import PGSupport
 
 /// The address column of a host* pg_hba.conf rule (`ip_cmp_method`, `addr`/`mask`, `hostname` of
 /// `HbaLine`).

@@ -1,5 +1,5 @@
 import XCTest
-@testable import PGDiagnostics
+@testable import PGAuthFiles
 
 /// `check_hba()` + `ClientAuthentication()`/`CheckCertAuth()` + `check_usermap()`, simulated.
 final class HBASimulatorTests: XCTestCase {

@@ -1,5 +1,5 @@
 import XCTest
-@testable import PGDiagnostics
+@testable import PGAuthFiles
 
 /// pg_ident.conf parsing as `parse_ident_line()` does it.
 final class IdentParserTests: XCTestCase {

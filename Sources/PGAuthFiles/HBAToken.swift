@@ -1,4 +1,4 @@
-import PGConnect
+import PGSupport
 
 /// One token of a pg_hba.conf or pg_ident.conf field (`AuthToken` in src/include/libpq/hba.h).
 ///

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import PGDiagnostics
+@testable import PGAuthFiles
 
 /// `include`, `include_if_exists`, `include_dir` (PostgreSQL 16+) and `@file` lists, read from disk.
 final class HBAIncludeTests: XCTestCase {

@@ -1,4 +1,4 @@
-import PGConnect
+import PGSupport
 
 /// What happens once a line matched: `ClientAuthentication()` and `CheckCertAuth()` (auth.c),
 /// `check_usermap()` and `check_ident_usermap()` (hba.c).

@@ -3,7 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import PGConnect
+import PGSupport
 
 /// `parse_hba_line()` and `parse_hba_auth_opt()` from src/backend/libpq/hba.c, with the server's
 /// messages. Checks that depend on the server's build or settings (SSL off, no GSSAPI/LDAP/PAM support,

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import PGDiagnostics
+@testable import PGAuthFiles
 
 /// pg_hba.conf parsing as `tokenize_auth_file()` / `parse_hba_line()` do it.
 final class HBAParserTests: XCTestCase {

@@ -1,4 +1,4 @@
-import PGConnect
+import PGSupport
 
 /// Decides, offline, what a PostgreSQL 15–17 server does with a login: which pg_hba.conf line matches
 /// (`check_hba()`), and what the line's method and certificate options then require
@@ -99,15 +99,6 @@ public struct HBASimulator: Sendable {
             self.clientCertificatePresented = clientCertificatePresented
                 ?? (certificateCommonName != nil || certificateDN != nil)
             self.physicalReplication = physicalReplication
-        }
-
-        /// Creates a request that presents `certificate` over SSL.
-        public init(clientAddress: String, database: String, user: String, certificate: CertificateInfo?,
-                    roleMemberships: [String]? = nil) {
-            self.init(connectionType: .tcp, ssl: true, clientAddress: clientAddress, database: database,
-                      user: user, roleMemberships: roleMemberships,
-                      certificateCommonName: certificate?.commonName, certificateDN: certificate?.subject,
-                      clientCertificatePresented: certificate != nil)
         }
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 import PGTestSupport
 import XCTest
-@testable import PGDiagnostics
+@testable import PGAuthFiles
 
 /// Random input never crashes or hangs the tokenizer, the parsers or the simulator.
 final class HBAFuzzTests: XCTestCase {

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import PGDiagnostics
+@testable import PGAuthFiles
 
 /// Where PostgreSQL's ARE (C collation) and NSRegularExpression read the same pattern differently,
 /// and how the translation keeps PostgreSQL's meaning.
