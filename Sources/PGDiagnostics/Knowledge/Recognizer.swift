@@ -39,7 +39,8 @@ extension KnowledgeBase {
     public static func recognize(_ line: String, loggedBy side: Side? = nil) -> Recognition? {
         let text = Normalized(line)
         guard !text.lower.isEmpty else { return nil }
-        let detected = side ?? Self.side(of: text.lower)
+        // The prefixes the normalised text drops (psql:, connection to server, a log prefix) show the side.
+        let detected = side ?? Self.side(of: text.original.lowercased())
         var best: (message: Message, score: Int)?
         for message in Messages.all {
             var length = 0
