@@ -30,8 +30,10 @@ public enum ServerFinding: Sendable, Hashable {
     case keyLoadFailed(path: String, reason: String, cause: FileCause)
     /// The key is encrypted. `command` is `ssl_passphrase_command` (empty when unset).
     case keyNeedsPassphrase(path: String, command: String, supportsReload: Bool)
-    /// `SSL_CTX_check_private_key` would fail.
-    case keyMismatch(certificate: String, key: String, reason: String)
+    /// The key is not the certificate's: OpenSSL 3 finds that while loading the key (`could not load
+    /// private key file "…": key values mismatch`), older ones in `SSL_CTX_check_private_key`
+    /// (`check of private key failed: …`). `serverMessage` is the one this OpenSSL gives.
+    case keyMismatch(certificate: String, key: String, serverMessage: String)
     /// `ssl_min_protocol_version` above `ssl_max_protocol_version`.
     case protocolRangeInvalid(minimum: String, maximum: String)
     /// `SSL_CTX_set_cipher_list` would fail.

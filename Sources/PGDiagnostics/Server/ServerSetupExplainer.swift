@@ -161,13 +161,13 @@ struct ServerSetupExplainer {
                 }
             }
 
-        case .keyMismatch(let certificate, let key, let reason):
+        case .keyMismatch(let certificate, let key, let serverMessage):
             out.checks.append(.init(layer: .tls, id: "server-key", status: .fail, summary: "ssl_key_file \(key) is not the key of \(certificate)"))
             out.problems.append(.init(code: .serverKeyCertMismatch, layer: .tls, consequence: .willNotStart,
                                       summary: "The server's key \(key) does not belong to its certificate \(certificate)", whatHappens: tlsWillNotStart,
-                                      explanation: "SSL_CTX_check_private_key compares the key with the certificate's public key (\(reason)).",
+                                      explanation: "OpenSSL compares the key with the certificate's public key, and they differ.",
                                       fixes: ["Compare: openssl x509 -in \(absolute(certificate)) -noout -pubkey and openssl pkey -in \(absolute(key)) -pubout must print the same key; install the matching pair."],
-                                      serverMessage: "check of private key failed: \(reason)"))
+                                      serverMessage: serverMessage, file: absolute(key)))
 
         case .protocolRangeInvalid(let minimum, let maximum):
             out.checks.append(.init(layer: .tls, id: "server-protocols", status: .fail, summary: "ssl_min_protocol_version \(minimum) is above ssl_max_protocol_version \(maximum)"))
@@ -506,6 +506,6 @@ struct ServerSetupExplainer {
         if key {
             return ["chown \(osUser) \(path) && chmod 0600 \(path) (or root-owned: chown root:\(osUser) \(path) && chmod 0640 \(path)), and make every directory on the way searchable by \(osUser)"]
         }
-        return ["Let \(osUser) read it: chgrp \(osUser) \(path) && chmod g+r \(path) (certificates and CRLs are not secret: chmod 0644 is fine), and make every directory on the way searchable (chmod o+x DIR)"]
+        return ["Let \(osUser) read it: chgrp \(osUser) \(path) && chmod g+r \(path) (certificates and CRLs are public: chmod 0644 is fine), and make every directory on the way searchable (chmod o+x DIR)"]
     }
 }

@@ -114,7 +114,13 @@ struct ServerTLSInspector {
                                                                    supportsReload: configuration.bool("ssl_passphrase_command_supports_reload") == true))
                         if settings("ssl_passphrase_command").isEmpty { failed = true }
                     } else {
-                        result.findings.append(.keyLoadFailed(path: keyPath, reason: Self.errorMessage().text, cause: .invalid))
+                        let (reason, code) = Self.errorMessage()
+                        if ERR_GET_LIB(code) == ERR_LIB_X509, ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH {
+                            result.findings.append(.keyMismatch(certificate: certificatePath, key: keyPath,
+                                                                serverMessage: "could not load private key file \"\(keyPath)\": \(reason)"))
+                        } else {
+                            result.findings.append(.keyLoadFailed(path: keyPath, reason: reason, cause: .invalid))
+                        }
                         failed = true
                     }
                 } else {
@@ -128,7 +134,8 @@ struct ServerTLSInspector {
         if certificateLoaded && keyLoaded {
             ERR_clear_error()
             if SSL_CTX_check_private_key(context) != 1 {
-                result.findings.append(.keyMismatch(certificate: certificatePath, key: keyPath, reason: Self.errorMessage().text))
+                result.findings.append(.keyMismatch(certificate: certificatePath, key: keyPath,
+                                                    serverMessage: "check of private key failed: \(Self.errorMessage().text)"))
                 failed = true
                 keyDescription = nil
             }

@@ -1,0 +1,283 @@
+import Foundation
+import PGTestSupport
+import XCTest
+
+/// `pgconnect-check server` against real data directories made by initdb (one template, copied per
+/// case): for every server-side failure the check predicts, the real server then fails to start (or
+/// keeps its previous files on reload) exactly as predicted, with the message it logs; `--client-cert`
+/// answers agree with real logins; the popular tutorial's setup is checked step by step.
+final class ServerSetupTests: XCTestCase {
+    static let lab: Result<ServerLab?, Error> = Result { try ServerLab.make() }
+
+    override class func tearDown() {
+        if case .success(let lab?) = lab { lab.cleanup() }
+        super.tearDown()
+    }
+
+    var lab: ServerLab!
+    var fixtures: String!
+
+    override func setUpWithError() throws {
+        guard let fixtures = ProcessInfo.processInfo.environment["PGCONNECT_TEST_FIXTURES"] else {
+            throw XCTSkip("needs the certificates from scripts/test.sh (PGCONNECT_TEST_FIXTURES)")
+        }
+        guard let lab = try Self.lab.get() else {
+            throw XCTSkip("needs root, the postgres OS user and PostgreSQL's binaries to run real servers")
+        }
+        self.lab = lab
+        self.fixtures = fixtures
+    }
+
+    // MARK: Helpers
+
+    /// A data directory with TLS on: main/server.crt and its key (postgres, 0600), main/root.crt as
+    /// ssl_ca_file, and `hostssl all all 127.0.0.1/32 cert` before initdb's lines.
+    func tlsDirectory(_ name: String, hba: [String] = ["hostssl all all 127.0.0.1/32 cert"], settings: [String] = []) throws -> String {
+        let directory = try lab.dataDirectory(name)
+        try lab.install("\(fixtures!)/main/server.crt", in: directory, as: "server.crt")
+        try lab.install("\(fixtures!)/main/server.key", in: directory, as: "server.key", mode: 0o600)
+        try lab.install("\(fixtures!)/ca-bundle.crt", in: directory, as: "root.crt")
+        try lab.append(["ssl = on", "ssl_ca_file = 'root.crt'"] + settings, to: directory + "/postgresql.conf")
+        let original = try String(contentsOfFile: directory + "/pg_hba.conf", encoding: .utf8)
+        try lab.write(hba.joined(separator: "\n") + "\n" + original, in: directory, as: "pg_hba.conf")
+        return directory
+    }
+
+    /// `pgconnect-check server ARGS --format json`.
+    func check(_ arguments: [String]) throws -> CLIRun {
+        try CLIRun.run(["server"] + arguments + ["--format", "json"])
+    }
+
+    func problems(_ run: CLIRun) -> [[String: Any]] { run.json?["problems"] as? [[String: Any]] ?? [] }
+    func warnings(_ run: CLIRun) -> [String] { (run.json?["warnings"] as? [[String: Any]])?.compactMap { $0["code"] as? String } ?? [] }
+
+    // MARK: Start
+
+    /// One broken setup per case: the check predicts exit 3, the code and the server's message; the
+    /// real server then refuses to start and logs exactly that message as FATAL (or, for
+    /// postgresql.conf, as the LOG line before `FATAL: configuration file "…" contains errors`).
+    func testEveryStartFailureIsPredictedWithTheMessageTheServerLogs() throws {
+        let main = fixtures + "/main"
+        let scratch = lab.root + "/scratch"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        // A key encrypted with a passphrase, a 512-bit RSA certificate, a file that is no CRL.
+        try CertificateFactory.openssl(["pkey", "-in", "\(main)/server.key", "-aes256", "-passout", "pass:lab-passphrase",
+                                        "-out", "\(scratch)/encrypted.key"])
+        try CertificateFactory.openssl(["req", "-x509", "-newkey", "rsa:512", "-nodes", "-keyout", "\(scratch)/weak.key",
+                                        "-out", "\(scratch)/weak.crt", "-subj", "/CN=weak", "-days", "30"])
+        try "not a CRL\n".write(toFile: "\(scratch)/junk.crl", atomically: true, encoding: .utf8)
+
+        struct Case {
+            var name: String
+            var code: String
+            var message: String
+            var prepare: (String) throws -> Void
+        }
+        let cases: [Case] = [
+            Case(name: "key-mode", code: "server-key-permissions", message: "private key file \"server.key\" has group or world access") {
+                chmod($0 + "/server.key", 0o644)
+            },
+            Case(name: "key-owner", code: "server-key-owner", message: "private key file \"server.key\" must be owned by the database user or root") {
+                chown($0 + "/server.key", 65534, 65534)
+            },
+            Case(name: "key-missing", code: "server-key-missing", message: "could not access private key file \"server.key\": No such file or directory") {
+                try FileManager.default.removeItem(atPath: $0 + "/server.key")
+            },
+            Case(name: "cert-missing", code: "server-cert-missing", message: "could not load server certificate file \"server.crt\": No such file or directory") {
+                try FileManager.default.removeItem(atPath: $0 + "/server.crt")
+            },
+            Case(name: "cert-unreadable", code: "server-file-unreadable", message: "could not load server certificate file \"server.crt\": Permission denied") {
+                chown($0 + "/server.crt", 0, 0)
+                chmod($0 + "/server.crt", 0o600)
+            },
+            Case(name: "key-mismatch", code: "server-key-cert-mismatch", message: "could not load private key file \"server.key\": key values mismatch") { [lab] in
+                try lab!.install("\(main)/server-other.key", in: $0, as: "server.key", mode: 0o600)
+            },
+            Case(name: "cert-weak", code: "server-cert-too-weak", message: "could not load server certificate file \"server.crt\": ee key too small") { [lab] in
+                try lab!.install("\(scratch)/weak.crt", in: $0, as: "server.crt")
+                try lab!.install("\(scratch)/weak.key", in: $0, as: "server.key", mode: 0o600)
+            },
+            Case(name: "ca-missing", code: "server-ca-file-missing", message: "could not load root certificate file \"nothere.crt\": No such file or directory") { [lab] in
+                try lab!.append(["ssl_ca_file = 'nothere.crt'"], to: $0 + "/postgresql.conf")
+            },
+            Case(name: "crl-junk", code: "server-crl-invalid", message: "could not load SSL certificate revocation list file \"junk.crl\"") { [lab] in
+                try lab!.install("\(scratch)/junk.crl", in: $0, as: "junk.crl")
+                try lab!.append(["ssl_crl_file = 'junk.crl'"], to: $0 + "/postgresql.conf")
+            },
+            Case(name: "protocol-range", code: "server-tls-setting-invalid", message: "could not set SSL protocol version range") { [lab] in
+                try lab!.append(["ssl_min_protocol_version = 'TLSv1.3'", "ssl_max_protocol_version = 'TLSv1.2'"], to: $0 + "/postgresql.conf")
+            },
+            Case(name: "ciphers", code: "server-tls-setting-invalid", message: "could not set the cipher list (no valid ciphers available)") { [lab] in
+                try lab!.append(["ssl_ciphers = 'NOSUCHCIPHER'"], to: $0 + "/postgresql.conf")
+            },
+            Case(name: "curve", code: "server-tls-setting-invalid", message: "ECDH: unrecognized curve name: nocurve") { [lab] in
+                try lab!.append(["ssl_ecdh_curve = 'nocurve'"], to: $0 + "/postgresql.conf")
+            },
+            Case(name: "hba-clientcert-host", code: "hba-invalid-line", message: "clientcert can only be configured for \"hostssl\" rows") { [lab] in
+                try lab!.append(["host all all 10.0.0.0/8 scram-sha-256 clientcert=verify-full"], to: $0 + "/pg_hba.conf")
+            },
+            Case(name: "hba-cert-host", code: "hba-invalid-line", message: "cert authentication is only supported on hostssl connections") { [lab] in
+                try lab!.append(["host all all 10.0.0.0/8 cert"], to: $0 + "/pg_hba.conf")
+            },
+            Case(name: "conf-unquoted", code: "server-config-syntax-error", message: "near token \"server.crt\"") { [lab] in
+                try lab!.append(["ssl_cert_file = server.crt"], to: $0 + "/postgresql.conf")
+            },
+            Case(name: "conf-unknown", code: "server-config-unknown-parameter", message: "unrecognized configuration parameter \"ssl_ca_files\"") { [lab] in
+                try lab!.append(["ssl_ca_files = 'root.crt'"], to: $0 + "/postgresql.conf")
+            },
+            Case(name: "conf-enum", code: "server-config-invalid-value", message: "invalid value for parameter \"ssl_min_protocol_version\": \"TLSv1.4\"") { [lab] in
+                try lab!.append(["ssl_min_protocol_version = 'TLSv1.4'"], to: $0 + "/postgresql.conf")
+            },
+            Case(name: "conf-include", code: "server-config-file-missing", message: "could not open configuration file") { [lab] in
+                try lab!.append(["include 'ssl.conf'"], to: $0 + "/postgresql.conf")
+            },
+        ]
+        for testCase in cases {
+            let directory = try tlsDirectory("start-" + testCase.name)
+            try testCase.prepare(directory)
+            let run = try check([directory])
+            let diagnosis = run.diagnosis
+            XCTAssertEqual(run.status, 3, "\(testCase.name): \(run.stdout)")
+            XCTAssertEqual(run.json?["outcome"] as? String, "will-not-start", testCase.name)
+            XCTAssertEqual(diagnosis?["code"] as? String, testCase.code, "\(testCase.name): \(run.stdout)")
+            let predicted = diagnosis?["server_message"] as? String ?? ""
+            XCTAssertTrue(predicted.contains(testCase.message), "\(testCase.name): predicted \(predicted)")
+
+            let start = try lab.start(directory)
+            if start.started { lab.stop(directory) }
+            XCTAssertFalse(start.started, "\(testCase.name): the server started although the check predicted it would not")
+            let logged = start.log.split(separator: "\n").filter { $0.contains("FATAL:") || $0.contains("LOG:") }
+            XCTAssertTrue(logged.contains { $0.hasSuffix(":  " + predicted) },
+                          "\(testCase.name): the server did not log the predicted \"\(predicted)\":\n\(start.log)")
+        }
+    }
+
+    /// An encrypted key: the check says a start without a terminal fails and a reload cannot load
+    /// it; the real server started without a terminal refuses to start.
+    func testEncryptedKeyWithoutPassphraseCommandStopsTheStart() throws {
+        let directory = try tlsDirectory("start-encrypted")
+        try CertificateFactory.openssl(["pkey", "-in", "\(fixtures!)/main/server.key", "-aes256", "-passout", "pass:lab-passphrase",
+                                        "-out", "\(directory)/server.key"])
+        chown(directory + "/server.key", lab.user.uid, lab.user.gid)
+        chmod(directory + "/server.key", 0o600)
+        let run = try check([directory])
+        XCTAssertEqual(run.status, 3, run.stdout)
+        XCTAssertEqual(run.diagnosis?["code"] as? String, "server-key-encrypted")
+        let whatHappens = run.diagnosis?["what_happens"] as? String ?? ""
+        XCTAssertTrue(whatHappens.contains("could not load private key file \"server.key\": processing error"), whatHappens)
+
+        let start = try lab.start(directory)
+        if start.started { lab.stop(directory) }
+        XCTAssertFalse(start.started)
+        XCTAssertTrue(start.log.contains("FATAL:  could not load private key file \"server.key\": processing error"), start.log)
+    }
+
+    /// ssl = off with a hostssl line: the check predicts the line never matches and the server
+    /// runs; the real server starts, logs the message as a LOG (not an error) and loads the file.
+    func testHostsslWithSSLOffLoadsButNeverMatches() throws {
+        let directory = try lab.dataDirectory("start-ssl-off")
+        try lab.append(["hostssl all all 127.0.0.1/32 cert"], to: directory + "/pg_hba.conf")
+        let run = try check([directory])
+        XCTAssertEqual(run.status, 2, run.stdout)
+        XCTAssertEqual(run.diagnosis?["code"] as? String, "ssl-not-supported")
+        let never = problems(run).first { $0["code"] as? String == "hba-line-never-matches" }
+        XCTAssertEqual(never?["server_message"] as? String, "hostssl record cannot match because SSL is disabled")
+
+        let start = try lab.start(directory)
+        defer { lab.stop(directory) }
+        XCTAssertTrue(start.started, start.log)
+        XCTAssertTrue(start.log.contains("LOG:  hostssl record cannot match because SSL is disabled"), start.log)
+        let rules = try lab.admin(directory, port: start.port, "select type, error from pg_hba_file_rules where type = 'hostssl'")
+        XCTAssertEqual(rules.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "hostssl|hostssl record cannot match because SSL is disabled")
+    }
+
+    // MARK: Reload
+
+    /// A running server, then broken files: the check (reading the live data directory) predicts that
+    /// a reload keeps the previous pg_hba.conf, pg_ident.conf, TLS settings and postgresql.conf; each
+    /// real reload logs the predicted message and the server goes on with the previous files (a
+    /// certificate login through the old rules still works).
+    func testReloadKeepsThePreviousFilesAsPredicted() throws {
+        let directory = try tlsDirectory("reload", hba: ["hostssl all all 127.0.0.1/32 cert map=certmap"])
+        try lab.write("certmap alice alice\n", in: directory, as: "pg_ident.conf")
+        let start = try lab.start(directory)
+        defer { lab.stop(directory) }
+        XCTAssertTrue(start.started, start.log)
+        _ = try lab.admin(directory, port: start.port, "create role alice login")
+        let login = "host=127.0.0.1 port=\(start.port) dbname=postgres user=alice sslmode=verify-full sslrootcert=\(fixtures!)/main/root.crt sslcert=\(fixtures!)/main/alice.crt sslkey=\(fixtures!)/main/alice.key"
+        XCTAssertEqual(try lab.psql(login).status, 0, "the setup works before anything breaks")
+        XCTAssertEqual(try check([directory]).status, 0)
+
+        let hbaPath = directory + "/pg_hba.conf", confPath = directory + "/postgresql.conf"
+        let goodHBA = try String(contentsOfFile: hbaPath, encoding: .utf8)
+        let goodConf = try String(contentsOfFile: confPath, encoding: .utf8)
+
+        // pg_hba.conf with an invalid line.
+        try lab.append(["host all all 10.0.0.0/8 trust clientcert=verify-ca"], to: hbaPath)
+        var run = try check([directory])
+        XCTAssertEqual(run.diagnosis?["code"] as? String, "hba-invalid-line", run.stdout)
+        XCTAssertTrue((run.diagnosis?["what_happens"] as? String ?? "").contains("LOG: pg_hba.conf was not reloaded"))
+        var gained = try lab.reload(directory, waitFor: "was not reloaded")
+        XCTAssertTrue(gained.contains("LOG:  clientcert can only be configured for \"hostssl\" rows"), gained)
+        XCTAssertTrue(gained.contains("LOG:  pg_hba.conf was not reloaded"), gained)
+        XCTAssertEqual(try lab.psql(login).status, 0, "the previous pg_hba.conf is still in force")
+        try lab.write(goodHBA, in: directory, as: "pg_hba.conf")
+
+        // pg_ident.conf with an invalid regular expression.
+        try lab.write("certmap alice alice\ncertmap /^(alice alice\n", in: directory, as: "pg_ident.conf")
+        run = try check([directory])
+        XCTAssertEqual(run.diagnosis?["code"] as? String, "ident-invalid-line", run.stdout)
+        let identMessage = run.diagnosis?["server_message"] as? String ?? ""
+        gained = try lab.reload(directory, waitFor: "pg_ident.conf was not reloaded")
+        XCTAssertTrue(gained.contains("LOG:  " + identMessage), "predicted \(identMessage), the server logged:\n\(gained)")
+        XCTAssertTrue(gained.contains("LOG:  pg_ident.conf was not reloaded"), gained)
+        XCTAssertEqual(try lab.psql(login).status, 0, "the previous maps are still in force")
+        try lab.write("certmap alice alice\n", in: directory, as: "pg_ident.conf")
+
+        // An encrypted key: the TLS settings are not reloaded.
+        try CertificateFactory.openssl(["pkey", "-in", "\(fixtures!)/main/server.key", "-aes256", "-passout", "pass:lab-passphrase",
+                                        "-out", "\(directory)/server.key"])
+        chown(directory + "/server.key", lab.user.uid, lab.user.gid)
+        chmod(directory + "/server.key", 0o600)
+        run = try check([directory])
+        XCTAssertEqual(run.diagnosis?["code"] as? String, "server-key-encrypted", run.stdout)
+        let keyMessage = run.diagnosis?["server_message"] as? String ?? ""
+        gained = try lab.reload(directory, waitFor: "SSL configuration was not reloaded")
+        XCTAssertTrue(gained.contains("LOG:  " + keyMessage), "predicted \(keyMessage), the server logged:\n\(gained)")
+        XCTAssertTrue(gained.contains("LOG:  SSL configuration was not reloaded"), gained)
+        XCTAssertEqual(try lab.psql(login).status, 0, "the previous TLS settings are still in force")
+        try lab.install("\(fixtures!)/main/server.key", in: directory, as: "server.key", mode: 0o600)
+
+        // postgresql.conf with a syntax error: no change is applied.
+        try lab.append(["ssl_min_protocol_version = 'TLSv1.3'", "ssl_ciphers = HIGH:MEDIUM 'x'"], to: confPath)
+        run = try check([directory])
+        XCTAssertEqual(run.diagnosis?["code"] as? String, "server-config-syntax-error", run.stdout)
+        let confMessage = run.diagnosis?["server_message"] as? String ?? ""
+        gained = try lab.reload(directory, waitFor: "no changes were applied")
+        XCTAssertTrue(gained.contains("LOG:  " + confMessage), "predicted \(confMessage), the server logged:\n\(gained)")
+        XCTAssertTrue(gained.contains("contains errors; no changes were applied"), gained)
+        let minimum = try lab.admin(directory, port: start.port, "show ssl_min_protocol_version")
+        XCTAssertEqual(minimum.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "TLSv1.2", "the earlier, valid line was not applied either")
+        try lab.write(goodConf, in: directory, as: "postgresql.conf")
+    }
+
+    /// No ssl_ca_file and a cert line: the check predicts that the server never asks for a
+    /// certificate and that logins through the line fail; a real login gets exactly that message.
+    func testNoCAFileMeansNoCertificateLogin() throws {
+        let directory = try tlsDirectory("no-ca")
+        try lab.append(["ssl_ca_file = ''"], to: directory + "/postgresql.conf")
+        let run = try check([directory])
+        XCTAssertEqual(run.status, 1, run.stdout)
+        XCTAssertEqual(run.diagnosis?["code"] as? String, "server-no-ca")
+        XCTAssertEqual(run.diagnosis?["consequence"] as? String, "never-asks-for-certificate")
+        let predicted = run.diagnosis?["client_message"] as? String ?? ""
+
+        let start = try lab.start(directory)
+        defer { lab.stop(directory) }
+        XCTAssertTrue(start.started, start.log)
+        _ = try lab.admin(directory, port: start.port, "create role alice login")
+        let login = try lab.psql("host=127.0.0.1 port=\(start.port) dbname=postgres user=alice sslmode=require sslcert=\(fixtures!)/main/alice.crt sslkey=\(fixtures!)/main/alice.key")
+        XCTAssertNotEqual(login.status, 0)
+        XCTAssertTrue(login.stderr.contains("FATAL:  " + predicted), "predicted \(predicted), psql said \(login.stderr)")
+    }
+}
