@@ -280,4 +280,76 @@ final class ServerSetupTests: XCTestCase {
         XCTAssertNotEqual(login.status, 0)
         XCTAssertTrue(login.stderr.contains("FATAL:  " + predicted), "predicted \(predicted), psql said \(login.stderr)")
     }
+
+    // MARK: Will this certificate log in?
+
+    /// `--client-cert` answers for the lab cases (CN equal to the role, CN mismatch, DN map, regex map,
+    /// untrusted CA, revoked, expired, wrong usage, an intermediate's chain, a CRL missing for the
+    /// intermediate) agree with real logins by psql: the login works exactly when the check says so,
+    /// a refused login's FATAL is the predicted one, and the client-side check (exact, with --admin)
+    /// names the same code.
+    func testClientCertAnswersAgreeWithRealLogins() throws {
+        let directory = try tlsDirectory("logins", hba: [
+            "hostssl cndb all 127.0.0.1/32 cert",
+            "hostssl dndb all 127.0.0.1/32 cert clientname=DN map=dnmap",
+            "hostssl rxdb all 127.0.0.1/32 cert map=rxmap",
+        ], settings: ["ssl_crl_file = 'crl.pem'"])
+        try lab.install("\(fixtures!)/crl-bundle.pem", in: directory, as: "crl.pem")
+        try lab.write("dnmap \"CN=alice,O=pgconnect\" bob\nrxmap /^(.*)$ \\1_app\n", in: directory, as: "pg_ident.conf")
+        let start = try lab.start(directory)
+        defer { lab.stop(directory) }
+        XCTAssertTrue(start.started, start.log)
+        for role in ["alice", "bob", "carol", "old", "stranger", "wrongusage", "ivan", "alice_app"] {
+            _ = try lab.admin(directory, port: start.port, "create role \(role) login")
+        }
+        for database in ["cndb", "dndb", "rxdb"] { _ = try lab.admin(directory, port: start.port, "create database \(database)") }
+        let admin = "host=\(directory) port=\(start.port) user=postgres dbname=postgres"
+
+        struct Login {
+            var certificate: String
+            var user: String
+            var database: String
+            var code: String?
+        }
+        let main = fixtures + "/main"
+        var logins = [
+            Login(certificate: "\(main)/alice", user: "alice", database: "cndb", code: nil),
+            Login(certificate: "\(main)/alice", user: "bob", database: "cndb", code: "cert-name-mismatch"),
+            Login(certificate: "\(main)/alice", user: "bob", database: "dndb", code: nil),
+            Login(certificate: "\(main)/bob", user: "bob", database: "dndb", code: "ident-map-no-match"),
+            Login(certificate: "\(main)/alice", user: "alice_app", database: "rxdb", code: nil),
+            Login(certificate: "\(main)/bob", user: "alice_app", database: "rxdb", code: "ident-map-no-match"),
+            Login(certificate: "\(fixtures!)/other/stranger", user: "stranger", database: "cndb", code: "client-cert-unknown-ca"),
+            Login(certificate: "\(main)/carol", user: "carol", database: "cndb", code: "client-cert-revoked"),
+            Login(certificate: "\(main)/old", user: "old", database: "cndb", code: "client-cert-expired"),
+            Login(certificate: "\(main)/wrongusage", user: "wrongusage", database: "cndb", code: "client-cert-wrong-usage"),
+            Login(certificate: "\(fixtures!)/inter/ivan", user: "ivan", database: "cndb", code: nil),
+        ]
+        func verify(_ login: Login) throws {
+            let label = "\(login.certificate) as \(login.user) to \(login.database)"
+            let run = try check([directory, "--client-cert", login.certificate + ".crt", "--user", login.user, "--database", login.database])
+            XCTAssertEqual(run.diagnosis?["code"] as? String, login.code, "\(label): \(run.stdout)")
+            XCTAssertEqual((run.json?["login"] as? [String: Any])?["succeeds"] as? Bool, login.code == nil, label)
+
+            let conninfo = "host=127.0.0.1 port=\(start.port) dbname=\(login.database) user=\(login.user) sslmode=require sslcert=\(login.certificate).crt sslkey=\(login.certificate).key"
+            let real = try lab.psql(conninfo)
+            XCTAssertEqual(real.status == 0, login.code == nil, "\(label): the check predicted \(login.code ?? "success"), psql said \(real.stderr)")
+            if let message = run.diagnosis?["client_message"] as? String, run.diagnosis?["layer"] as? String == "authentication" {
+                XCTAssertTrue(real.stderr.contains("FATAL:  " + message), "\(label): predicted \(message), psql said \(real.stderr)")
+            }
+            if login.code != nil, run.diagnosis?["consequence"] as? String == "handshake-fails" {
+                XCTAssertTrue(lab.readLog(directory).contains("could not accept SSL connection: certificate verify failed"), label)
+            }
+            // The client-side check, exact with the server's own view, names the same code.
+            let client = try CLIRun.run(["--format", "json", conninfo, "--admin", admin])
+            XCTAssertEqual(client.diagnosis?["code"] as? String, login.code, "\(label): check said \(client.stdout)")
+        }
+        for login in logins { try verify(login) }
+
+        // Without the intermediate's CRL every chain through it fails (X509_V_FLAG_CRL_CHECK_ALL).
+        try lab.install("\(fixtures!)/crl-root-only.pem", in: directory, as: "crl.pem")
+        _ = try lab.reload(directory, waitFor: "received SIGHUP")
+        logins = [Login(certificate: "\(fixtures!)/inter/ivan", user: "ivan", database: "cndb", code: "client-cert-unknown-ca")]
+        for login in logins { try verify(login) }
+    }
 }
