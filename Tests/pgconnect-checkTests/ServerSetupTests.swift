@@ -352,4 +352,86 @@ final class ServerSetupTests: XCTestCase {
         logins = [Login(certificate: "\(fixtures!)/inter/ivan", user: "ivan", database: "cndb", code: "client-cert-unknown-ca")]
         for login in logins { try verify(login) }
     }
+
+    // MARK: The tutorial, step by step
+
+    /// The popular tutorial's server setup (a self-signed RSA-4096 server certificate, CN=localhost,
+    /// no subjectAltName, used as the client CA; `ssl = on`; `hostssl all all 0.0.0.0/0 cert
+    /// clientcert=verify-full`), checked after each step: what the server would do, and the warnings
+    /// a careful DBA needs. The predictions of the first and last steps are proven with the real server.
+    func testTutorialSetupStepByStep() throws {
+        let tutorial = fixtures + "/tutorial"
+        let directory = try lab.dataDirectory("tutorial")
+
+        // 0. A fresh initdb: TLS off, no certificate line.
+        var run = try check([directory])
+        XCTAssertEqual(run.status, 2, run.stdout)
+        XCTAssertEqual(run.diagnosis?["code"] as? String, "ssl-not-supported")
+        XCTAssertTrue(problems(run).contains { $0["code"] as? String == "hba-no-cert-line" })
+
+        // 1. Copy the certificate and key in, ssl = on — the key still 0644.
+        try lab.install(tutorial + "/server.crt", in: directory, as: "server.crt")
+        try lab.install(tutorial + "/server.key", in: directory, as: "server.key", mode: 0o644)
+        try lab.append(["ssl = on"], to: directory + "/postgresql.conf")
+        run = try check([directory])
+        XCTAssertEqual(run.status, 3, run.stdout)
+        XCTAssertEqual(run.diagnosis?["code"] as? String, "server-key-permissions")
+        let start = try lab.start(directory)
+        if start.started { lab.stop(directory) }
+        XCTAssertFalse(start.started)
+        XCTAssertTrue(start.log.contains("FATAL:  " + (run.diagnosis?["server_message"] as? String ?? "?")), start.log)
+
+        // 2. chmod og-rwx server.key: the server starts, but never asks for a certificate.
+        chmod(directory + "/server.key", 0o600)
+        run = try check([directory])
+        XCTAssertEqual(run.status, 1, run.stdout)
+        XCTAssertEqual(run.diagnosis?["code"] as? String, "server-no-ca")
+        XCTAssertEqual(run.diagnosis?["consequence"] as? String, "never-asks-for-certificate")
+        XCTAssertTrue(warnings(run).contains("server-cert-is-ca"))
+        XCTAssertTrue(warnings(run).contains("server-cert-cn-only"))
+
+        // 3. ssl_ca_file = 'root.crt', a copy of server.crt: the server's own certificate signs client certificates.
+        try lab.install(tutorial + "/root.crt", in: directory, as: "root.crt")
+        try lab.append(["ssl_ca_file = 'root.crt'"], to: directory + "/postgresql.conf")
+        run = try check([directory])
+        XCTAssertEqual(run.status, 1, run.stdout)
+        XCTAssertEqual(run.diagnosis?["code"] as? String, "hba-no-cert-line")
+        let isCA = (run.json?["warnings"] as? [[String: Any]])?.first { $0["code"] as? String == "server-cert-is-ca" }
+        XCTAssertTrue((isCA?["summary"] as? String ?? "").contains("whoever can read the server's key can mint a client certificate"), run.stdout)
+
+        // 4. hostssl all all 0.0.0.0/0 cert clientcert=verify-full, after initdb's lines: ready, with warnings.
+        try lab.append(["hostssl all all 0.0.0.0/0 cert clientcert=verify-full"], to: directory + "/pg_hba.conf")
+        run = try check([directory, "--name", "localhost"])
+        XCTAssertEqual(run.status, 0, run.stdout)
+        XCTAssertTrue(warnings(run).contains("hba-any-address"), run.stdout)
+        XCTAssertTrue(warnings(run).contains("hba-line-shadowed"), "initdb's host … 127.0.0.1/32 trust line takes local logins first")
+        XCTAssertTrue(warnings(run).contains("server-cert-cn-only"))
+        // Clients dialling the address fail verify-full: the certificate names only localhost.
+        run = try check([directory, "--name", "127.0.0.1"])
+        XCTAssertEqual(run.status, 2, run.stdout)
+        XCTAssertEqual(run.diagnosis?["code"] as? String, "server-name-mismatch")
+
+        // 5. Will alice's certificate log in? From 127.0.0.1 the trust line decides; from elsewhere the cert line.
+        run = try check([directory, "--client-cert", tutorial + "/alice.crt", "--user", "alice", "--database", "postgres"])
+        XCTAssertEqual(run.status, 0, run.stdout)
+        let local = (run.json?["login"] as? [String: Any])?["hba_line"] as? [String: Any]
+        XCTAssertTrue((local?["text"] as? String ?? "").hasSuffix("trust"), run.stdout)
+        run = try check([directory, "--client-cert", tutorial + "/alice.crt", "--user", "alice", "--database", "postgres",
+                         "--client-addr", "192.0.2.10"])
+        XCTAssertEqual(run.status, 0, run.stdout)
+        let remote = (run.json?["login"] as? [String: Any])?["hba_line"] as? [String: Any]
+        XCTAssertEqual(remote?["text"] as? String, "hostssl all all 0.0.0.0/0 cert clientcert=verify-full")
+        run = try check([directory, "--client-cert", tutorial + "/alice.crt", "--user", "bob", "--database", "postgres",
+                         "--client-addr", "192.0.2.10"])
+        XCTAssertEqual(run.status, 1, run.stdout)
+        XCTAssertEqual(run.diagnosis?["code"] as? String, "cert-name-mismatch")
+
+        // The real server starts and alice logs in with verify-full against localhost.
+        let running = try lab.start(directory)
+        defer { lab.stop(directory) }
+        XCTAssertTrue(running.started, running.log)
+        _ = try lab.admin(directory, port: running.port, "create role alice login")
+        let login = try lab.psql("host=localhost port=\(running.port) dbname=postgres user=alice sslmode=verify-full sslrootcert=\(tutorial)/root.crt sslcert=\(tutorial)/alice.crt sslkey=\(tutorial)/alice.key")
+        XCTAssertEqual(login.status, 0, login.stderr)
+    }
 }

@@ -163,7 +163,9 @@ public struct ServerSetupCheck: Sendable {
         findings += tls.findings
         let hba = HBAFile.load(path: hbaPath)
         let ident = IdentFile.load(path: identPath)
-        let caLoaded = tls.loads && !(configuration.value("ssl_ca_file") ?? "").isEmpty
+        // Whether the server asks for client certificates (ssl_ca_file set; a file that fails to load
+        // stops the server anyway).
+        let caLoaded = !(configuration.value("ssl_ca_file") ?? "").isEmpty
         findings += ServerAuthInspector(hba: hba, ident: ident, majorVersion: locations.majorVersion, sslEnabled: tls.sslEnabled,
                                         caLoaded: caLoaded).inspect()
 
@@ -258,25 +260,27 @@ public struct ServerSetupCheck: Sendable {
         var problems: [ServerSetupReport.Problem] = []
         var warnings: [Report.Warning] = []
         // One server-no-ca problem with every certificate line as evidence, rather than one per line.
-        var noCA: ServerSetupReport.Problem?
+        var noCA: Int?
         for finding in findings {
             let explained = explainer.explain(finding)
             checks += explained.checks
             for problem in explained.problems {
-                if problem.code == .serverNoCA {
-                    if noCA == nil { noCA = problem; noCA?.summary = "Certificate lines need a client certificate, and the server has no ssl_ca_file" }
-                    noCA?.evidence.append(problem.hbaLine.map { "\(HBASimulator.baseName($0.file)) line \($0.line): \($0.text)" } ?? problem.summary)
-                } else {
+                guard problem.code == .serverNoCA else {
                     problems.append(problem)
+                    continue
+                }
+                if noCA == nil {
+                    noCA = problems.count
+                    problems.append(problem)
+                }
+                if let line = problem.hbaLine, let index = noCA {
+                    problems[index].evidence.append("\(HBASimulator.baseName(line.file)) line \(line.line) needs a client certificate: \(line.text)")
+                    problems[index].hbaLine = nil
+                    problems[index].file = nil
+                    problems[index].line = nil
                 }
             }
             warnings += explained.warnings
-        }
-        if var noCA {
-            noCA.hbaLine = nil
-            noCA.file = nil
-            noCA.line = nil
-            problems.append(noCA)
         }
         // Server order within each consequence, worst first.
         let setupProblems = problems.enumerated().sorted { lhs, rhs in

@@ -296,6 +296,12 @@ struct ServerSetupExplainer {
 
         case .noCAFile:
             out.checks.append(.init(layer: .tls, id: "server-ca-file", status: .fail, summary: "no ssl_ca_file: the server never asks clients for a certificate"))
+            out.problems.append(.init(code: .serverNoCA, layer: .authentication, consequence: .neverAsksForCertificate,
+                                      summary: "The server has no ssl_ca_file: it never asks clients for a certificate",
+                                      whatHappens: "Clients will never be asked for a certificate; a login through a cert or clientcert line fails with \"client certificates can only be checked if a root certificate store is available\".",
+                                      explanation: "The server requests a client certificate only when ssl_ca_file is set: it sends those CAs' names in its CertificateRequest and verifies the certificate against them.",
+                                      fixes: ["ssl_ca_file = 'root.crt' (the CA that issues your client certificates; relative to the data directory), then SELECT pg_reload_conf();"],
+                                      clientMessage: "client certificates can only be checked if a root certificate store is available"))
 
         case .caChainIncomplete(let info):
             out.warnings.append(.init(code: .serverCAChainIncomplete,
