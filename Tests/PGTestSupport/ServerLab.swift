@@ -150,6 +150,13 @@ public struct ServerLab: Sendable {
                                     "-w", "stop"], environment: Self.environment, timeout: 30)
     }
 
+    /// `postgres -D DIR -C name [-c name=value …]`: the real server reads its configuration files
+    /// (includes, postgresql.auto.conf, overrides), prints the value and exits without starting.
+    public func show(_ directory: String, _ name: String, overrides: [String] = []) throws -> ProcessOutcome {
+        try ProcessRunner.run(["/usr/sbin/runuser", "-u", "postgres", "--", "\(binDirectory)/postgres", "-D", directory, "-C", name]
+                                + overrides.flatMap { ["-c", $0] }, environment: Self.environment, timeout: 30)
+    }
+
     /// psql as the invoking user (a client), with `conninfo`, running `command`.
     public func psql(_ conninfo: String, _ command: String = "select 1") throws -> ProcessOutcome {
         try ProcessRunner.run(["\(binDirectory)/psql", "-X", "-A", "-t", "-d", conninfo, "-c", command],

@@ -434,4 +434,68 @@ final class ServerSetupTests: XCTestCase {
         let login = try lab.psql("host=localhost port=\(running.port) dbname=postgres user=alice sslmode=verify-full sslrootcert=\(tutorial)/root.crt sslcert=\(tutorial)/alice.crt sslkey=\(tutorial)/alice.key")
         XCTAssertEqual(login.status, 0, login.stderr)
     }
+
+    // MARK: postgresql.conf as the server reads it
+
+    /// postgresql.conf variants read by the check and by the real server (`postgres -C`, which reads
+    /// every file and exits): the same value wins (includes, include_dir order, hidden and non-.conf
+    /// files skipped, postgresql.auto.conf, -c, quoting, duplicates), and where the server refuses the
+    /// files the check predicts the line it logs.
+    func testConfigurationIsReadAsTheServerReadsIt() throws {
+        struct Case {
+            var name: String
+            var lines: [String]
+            var files: [String: String] = [:]
+            var autoConf: [String] = []
+            var overrides: [String] = []
+        }
+        let cases = [
+            Case(name: "include-dir", lines: ["include_dir 'conf.d'"],
+                 files: ["conf.d/10-a.conf": "ssl_cert_file = 'a.crt'\n", "conf.d/20-b.conf": "ssl_cert_file = 'b.crt'\n",
+                         "conf.d/.30-hidden.conf": "ssl_cert_file = 'hidden.crt'\n", "conf.d/40-c.txt": "ssl_cert_file = 'txt.crt'\n"]),
+            Case(name: "include-relative", lines: ["include 'sub/ssl.conf'", "include_if_exists 'absent.conf'"],
+                 files: ["sub/ssl.conf": "include 'deeper.conf'\n", "sub/deeper.conf": "ssl_cert_file 'deep.crt' # no equals sign\n"]),
+            Case(name: "auto-conf", lines: ["ssl_cert_file = 'conf.crt'"], autoConf: ["ssl_cert_file = 'auto.crt'"]),
+            Case(name: "override", lines: ["ssl_cert_file = 'conf.crt'"], autoConf: ["ssl_cert_file = 'auto.crt'"],
+                 overrides: ["ssl_cert_file=cmd.crt"]),
+            Case(name: "quoting", lines: ["ssl_cert_file = 'it''s \\'quoted\\' \\101.crt'"]),
+            Case(name: "unquoted-path", lines: ["ssl_cert_file = certs/server.crt"]),
+            Case(name: "duplicate-invalid-first", lines: ["ssl_min_protocol_version = 'TLSv9'", "ssl_min_protocol_version = 'tlsv1.3'"]),
+            Case(name: "bool-prefix", lines: ["ssl = 'of'"]),
+            Case(name: "unquoted-dotted", lines: ["ssl_cert_file = server.crt"]),
+            Case(name: "missing-value", lines: ["ssl_cert_file ="]),
+            Case(name: "trailing-token", lines: ["ssl_ciphers = 'HIGH' extra"]),
+            Case(name: "bad-bool", lines: ["ssl_prefer_server_ciphers = 2"]),
+            Case(name: "self-include", lines: ["include 'loop.conf'"], files: ["loop.conf": "include 'loop.conf'\n"]),
+            Case(name: "missing-dir", lines: ["include_dir 'nodir'"]),
+        ]
+        let names = ["ssl_cert_file", "ssl_min_protocol_version", "ssl"]
+        for testCase in cases {
+            let directory = try lab.dataDirectory("conf-" + testCase.name)
+            try lab.append(testCase.lines, to: directory + "/postgresql.conf")
+            for (path, text) in testCase.files {
+                let full = directory + "/" + path
+                try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try text.write(toFile: full, atomically: true, encoding: .utf8)
+            }
+            if !testCase.autoConf.isEmpty { try lab.append(testCase.autoConf, to: directory + "/postgresql.auto.conf") }
+            _ = try ProcessRunner.run(["/bin/chown", "-R", "postgres:", directory], environment: [:], timeout: 30)
+
+            let run = try check([directory] + testCase.overrides.flatMap { ["-c", $0] })
+            let code = run.diagnosis?["code"] as? String ?? ""
+            for name in names {
+                let real = try lab.show(directory, name, overrides: testCase.overrides)
+                if code.hasPrefix("server-config-") {
+                    let predicted = run.diagnosis?["server_message"] as? String ?? "?"
+                    XCTAssertNotEqual(real.status, 0, "\(testCase.name): the server read the files")
+                    XCTAssertTrue(real.stderr.contains("LOG:  " + predicted), "\(testCase.name): predicted \(predicted), the server said \(real.stderr)")
+                    XCTAssertTrue(real.stderr.contains("FATAL:  configuration file \"\(directory)/postgresql.conf\" contains errors"), real.stderr)
+                    break
+                }
+                XCTAssertEqual(real.status, 0, "\(testCase.name): \(real.stderr)")
+                let setting = (run.json?["settings"] as? [[String: Any]])?.first { $0["name"] as? String == name }
+                XCTAssertEqual(setting?["value"] as? String, real.stdout.trimmingCharacters(in: .newlines), "\(testCase.name): \(name)")
+            }
+        }
+    }
 }

@@ -97,9 +97,11 @@ public struct ServerConfiguration: Sendable {
         entries.last { $0.name.lowercased() == name.lowercased() }
     }
 
-    /// The effective value of `name`: the winning entry's, else the server's default.
+    /// The effective value of `name` as the server shows it (`SHOW`, `postgres -C`): the winning
+    /// entry's, in canonical form for booleans and enums, else the server's default.
     public func value(_ name: String) -> String? {
-        entry(name)?.value ?? ServerSettings.defaultValue(name, majorVersion: majorVersion)
+        guard let entry = entry(name) else { return ServerSettings.defaultValue(name, majorVersion: majorVersion) }
+        return ServerSettings.canonical(name: name, value: entry.value, majorVersion: majorVersion)
     }
 
     /// A boolean setting as the server parses it (`parse_bool`); nil when invalid.
@@ -117,15 +119,27 @@ public struct ServerConfiguration: Sendable {
 
     // MARK: Reading
 
-    private mutating func parseFile(_ name: String, callingFile: String?, depth: Int, strict: Bool, source: Source) {
-        var path = name
+    /// `ParseConfigFile()`: blank names, nesting deeper than 10 and a file including itself are
+    /// errors; a relative name is taken from the including file's directory.
+    private mutating func parseFile(_ name: String, callingFile: String?, depth: Int, strict: Bool, source: Source, line: Int = 0) {
+        if name.unicodeScalars.allSatisfy({ [" ", "\t", "\r", "\n"].contains($0) }) {
+            problems.append(Problem(kind: .missingFile, file: callingFile ?? name, line: line,
+                                    message: "empty configuration file name: \"\(name)\""))
+            return
+        }
         if depth > Self.maximumDepth {
-            problems.append(Problem(kind: .missingFile, file: callingFile ?? name, line: 0,
+            problems.append(Problem(kind: .missingFile, file: callingFile ?? name, line: line,
                                     message: "could not open configuration file \"\(name)\": maximum nesting depth exceeded"))
             return
         }
+        var path = name
         if !path.hasPrefix("/"), let callingFile { path = AuthFilePath.resolve(path, relativeTo: callingFile) }
         path = AuthFilePath.canonicalize(path)
+        if let callingFile, path == callingFile {
+            problems.append(Problem(kind: .missingFile, file: callingFile, line: line,
+                                    message: "configuration file recursion in \"\(callingFile)\""))
+            return
+        }
         switch AuthFileReader.read(path: path) {
         case .contents(let text):
             if !files.contains(path) { files.append(path) }
@@ -199,14 +213,9 @@ public struct ServerConfiguration: Sendable {
             case "include_dir":
                 parseDirectory(value, callingFile: path, depth: depth, source: source, line: lineNumber)
             case "include_if_exists":
-                parseFile(value, callingFile: path, depth: depth + 1, strict: false, source: source)
+                parseFile(value, callingFile: path, depth: depth + 1, strict: false, source: source, line: lineNumber)
             case "include":
-                if value.isEmpty {
-                    problems.append(Problem(kind: .missingFile, file: path, line: lineNumber,
-                                            message: "empty configuration file name: \"include\""))
-                } else {
-                    parseFile(value, callingFile: path, depth: depth + 1, strict: true, source: source)
-                }
+                parseFile(value, callingFile: path, depth: depth + 1, strict: true, source: source, line: lineNumber)
             default:
                 entries.append(Entry(name: nameToken.text, value: value, file: path, line: lineNumber, source: source))
             }

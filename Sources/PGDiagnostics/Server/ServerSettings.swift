@@ -91,6 +91,17 @@ public enum ServerSettings {
         }
     }
 
+    /// `value` as the server shows it: `on`/`off` for a boolean, the option's own spelling for an
+    /// enum (`tlsv1.3` → `TLSv1.3`); other values as written.
+    static func canonical(name: String, value: String, majorVersion: Int) -> String {
+        guard let setting = known[name.lowercased()], majorVersion >= setting.since else { return value }
+        switch setting.kind {
+        case .bool: return parseBool(value).map { $0 ? "on" : "off" } ?? value
+        case .enumeration(let options): return options.first { $0.lowercased() == value.lowercased() } ?? value
+        default: return value
+        }
+    }
+
     /// `parse_bool()`: `true`/`false`/`yes`/`no` and their prefixes, `on`/`off` (at least two
     /// letters), `1`/`0`; case-insensitive.
     public static func parseBool(_ value: String) -> Bool? {
