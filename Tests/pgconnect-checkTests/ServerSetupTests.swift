@@ -498,4 +498,61 @@ final class ServerSetupTests: XCTestCase {
             }
         }
     }
+
+    // MARK: The running server (--admin)
+
+    /// `--admin` against a running server: ready; then a setting changed in postgresql.conf and a
+    /// pg_hba.conf edit without a reload are reported as pending (and gone after the reload); a
+    /// certificate whose role does not exist gets role-missing, as the real login does. Run as an OS
+    /// user who cannot read the data directory, the check reads the server's views and copies of its
+    /// certificate files through pg_read_file instead, and still answers the login.
+    func testAdminReadsTheRunningServersView() throws {
+        let directory = try tlsDirectory("admin")
+        let start = try lab.start(directory)
+        defer { lab.stop(directory) }
+        XCTAssertTrue(start.started, start.log)
+        _ = try lab.admin(directory, port: start.port, "create role alice login")
+        let admin = "host=\(directory) port=\(start.port) user=postgres dbname=postgres"
+        var run = try check(["--admin", admin])
+        XCTAssertEqual(run.status, 0, run.stdout)
+        let server = run.json?["server"] as? [String: Any]
+        XCTAssertEqual(server?["source"] as? String, "admin")
+        XCTAssertEqual(server?["version_source"] as? String, "server")
+        XCTAssertEqual(server?["major_version"] as? Int, lab.majorVersion)
+
+        // Files changed, no reload yet (pg_stat_file has whole seconds: edit in a later second).
+        sleep(1)
+        try lab.append(["ssl_min_protocol_version = 'TLSv1.3'"], to: directory + "/postgresql.conf")
+        try lab.append(["hostssl all all 10.0.0.0/8 cert"], to: directory + "/pg_hba.conf")
+        run = try check(["--admin", admin])
+        XCTAssertTrue(warnings(run).contains("server-settings-pending-reload"), run.stdout)
+        XCTAssertTrue(warnings(run).contains("auth-file-changed"), run.stdout)
+        let minimum = (run.json?["settings"] as? [[String: Any]])?.first { $0["name"] as? String == "ssl_min_protocol_version" }
+        XCTAssertEqual(minimum?["value"] as? String, "TLSv1.2", "the running value")
+        XCTAssertEqual(minimum?["pending_value"] as? String, "TLSv1.3", "what the files say")
+        _ = try lab.reload(directory, waitFor: "parameter \"ssl_min_protocol_version\" changed")
+        run = try check(["--admin", admin])
+        XCTAssertFalse(warnings(run).contains("server-settings-pending-reload"), run.stdout)
+        XCTAssertFalse(warnings(run).contains("auth-file-changed"), run.stdout)
+
+        // A certificate whose role does not exist: only the running server knows.
+        let bob = fixtures + "/main/bob"
+        run = try check(["--admin", admin, "--client-cert", bob + ".crt", "--user", "bob", "--database", "postgres"])
+        XCTAssertEqual(run.status, 1, run.stdout)
+        XCTAssertEqual(run.diagnosis?["code"] as? String, "role-missing")
+        let real = try lab.psql("host=127.0.0.1 port=\(start.port) dbname=postgres user=bob sslmode=require sslcert=\(bob).crt sslkey=\(bob).key")
+        XCTAssertTrue(real.stderr.contains("FATAL:  " + (run.diagnosis?["client_message"] as? String ?? "?")), real.stderr)
+
+        // From an OS user who cannot read the data directory: the views and pg_read_file.
+        // (over TCP without TLS: initdb's host … trust line; the socket is in the data directory)
+        let other = try OSUser.ensure("pgcheck")
+        let tcpAdmin = "host=127.0.0.1 port=\(start.port) user=postgres dbname=postgres sslmode=disable"
+        let remote = try CLIRun.run(["server", "--admin", tcpAdmin, "--client-cert", fixtures + "/main/alice.crt", "--user", "alice",
+                                     "--database", "postgres", "--format", "json"], user: other.name)
+        XCTAssertEqual(remote.status, 0, remote.stdout + remote.stderr)
+        let checks = remote.json?["checks"] as? [[String: Any]] ?? []
+        XCTAssertTrue(checks.contains { ($0["summary"] as? String ?? "").contains("read through --admin") }, remote.stdout)
+        XCTAssertTrue(checks.contains { $0["id"] as? String == "server-certificate" && $0["status"] as? String == "pass" }, remote.stdout)
+        XCTAssertEqual((remote.json?["login"] as? [String: Any])?["succeeds"] as? Bool, true, remote.stdout)
+    }
 }

@@ -153,10 +153,21 @@ public struct ServerSetupCheck: Sendable {
         return (path("hba_file", "pg_hba.conf"), path("ident_file", "pg_ident.conf"))
     }
 
-    func checkFiles(_ request: Request) throws -> ServerSetupReport {
+    /// What only the running server knows (`--admin`), added to a check of its files.
+    struct OnlineFacts {
+        var findings: [ServerFinding] = []
+        /// Role and database facts for `--client-cert`, and the role's memberships.
+        var roleFacts: [ServerFinding] = []
+        var memberships: [String]?
+        var serverVersion: String?
+        /// name → the running value, for settings whose files say otherwise.
+        var pending: [String: String] = [:]
+    }
+
+    func checkFiles(_ request: Request, online: OnlineFacts? = nil) throws -> ServerSetupReport {
         let (locations, configuration) = try locate(request)
         let (hbaPath, identPath) = Self.authFiles(configuration, configDirectory: locations.configDirectory)
-        var findings: [ServerFinding] = configuration.problems.map { .configProblem($0) }
+        var findings: [ServerFinding] = configuration.problems.map { .configProblem($0) } + (online?.findings ?? [])
 
         let tls = ServerTLSInspector(configuration: configuration, user: locations.user, hostNames: request.hostNames,
                                      expiryWarningDays: request.expiryWarningDays, now: now).inspect()
@@ -172,13 +183,14 @@ public struct ServerSetupCheck: Sendable {
         var login: LoginFacts?
         if let certificate = request.clientCertificate {
             login = try predictLogin(request, certificate: certificate, configuration: configuration, tls: tls, hba: hba, ident: ident,
-                                     caLoaded: caLoaded)
+                                     caLoaded: caLoaded, roleFacts: online?.roleFacts ?? [], memberships: online?.memberships)
         }
         let explainer = ServerSetupExplainer(majorVersion: locations.majorVersion, dataDirectory: locations.dataDirectory,
                                              configFile: locations.configFile, hbaFile: hbaPath, identFile: identPath, osUser: locations.user.name)
-        let server = ServerSetupReport.Server(source: "files", dataDirectory: locations.dataDirectory, configFile: locations.configFile,
-                                              hbaFile: hbaPath, identFile: identPath, majorVersion: locations.majorVersion,
-                                              versionSource: locations.versionSource, osUser: locations.user.name)
+        let server = ServerSetupReport.Server(source: online == nil ? "files" : "admin", dataDirectory: locations.dataDirectory,
+                                              configFile: locations.configFile, hbaFile: hbaPath, identFile: identPath,
+                                              majorVersion: locations.majorVersion, versionSource: online == nil ? locations.versionSource : "server",
+                                              serverVersion: online?.serverVersion, osUser: locations.user.name)
         let checks: [Report.Check] = [
             .init(layer: .config, id: "server-config", status: configuration.problems.isEmpty ? .pass : .fail,
                   summary: "PostgreSQL \(locations.majorVersion) (\(locations.versionSource)) configuration read as the server reads it: \(configuration.files.count) file(s), server runs as \(locations.user.name)",
@@ -186,7 +198,8 @@ public struct ServerSetupCheck: Sendable {
         ]
         let settings = Self.reportedSettings.compactMap { name -> ServerSetupReport.Setting? in
             guard let value = configuration.value(name) else { return nil }
-            return .init(name: name, value: value, origin: configuration.origin(name))
+            return .init(name: name, value: online?.pending[name] ?? value, origin: online?.pending[name] == nil ? configuration.origin(name) : "server",
+                         pendingValue: online?.pending[name] == nil ? nil : value)
         }
         return Self.assemble(findings: findings, login: login, explainer: explainer, server: server, checks: checks, settings: settings)
     }

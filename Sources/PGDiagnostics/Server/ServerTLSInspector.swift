@@ -220,6 +220,29 @@ struct ServerTLSInspector {
         return result
     }
 
+    /// What clients meet on a running server whose TLS files were copied here (`--admin`, through
+    /// `pg_read_file`): the certificate's facts, the CAs, CRL coverage. The key is never read.
+    func inspectCopies(certificate: String?, certificateName: String, caFile: String?, caName: String, crlFile: String?) -> Result {
+        var result = Result()
+        result.sslEnabled = true
+        result.loads = true
+        if let caFile { result.caCertificates = PEMFile.certificates(atPath: caFile).certificates.map(\.info) }
+        if let certificate {
+            result.serverChain = PEMFile.certificates(atPath: certificate).certificates.map(\.info)
+            if let leaf = result.serverChain.first {
+                result.findings.append(.tlsLoaded(certificate: certificateName, chain: result.serverChain, keyDescription: nil,
+                                                  caFile: caName, caCertificates: result.caCertificates))
+                result.findings += certificateFacts(leaf, caCertificates: result.caCertificates)
+            }
+        }
+        if caFile == nil && caName.isEmpty { result.findings.append(.noCAFile) }
+        if let crlFile, let caFile {
+            result.findings += crlCoverage(file: crlFile, directory: nil, authorities: PEMFile.certificates(atPath: caFile).certificates)
+        }
+        if !result.caCertificates.isEmpty { result.findings += chainCompleteness(result.caCertificates) }
+        return result
+    }
+
     // MARK: Files as the server's user sees them
 
     /// Why the server's user cannot open `path` (missing, not searchable/readable), in the words
@@ -258,7 +281,7 @@ struct ServerTLSInspector {
 
     // MARK: What clients will meet
 
-    private func certificateFacts(_ leaf: CertificateInfo, caCertificates: [CertificateInfo]) -> [ServerFinding] {
+    func certificateFacts(_ leaf: CertificateInfo, caCertificates: [CertificateInfo]) -> [ServerFinding] {
         var findings: [ServerFinding] = []
         if let notAfter = leaf.notAfter, notAfter < now {
             findings.append(.serverCertificateExpired(leaf))
@@ -283,7 +306,7 @@ struct ServerTLSInspector {
 
     /// CAs in ssl_ca_file whose issuer is not there too: OpenSSL builds chains to a self-signed
     /// root only (no X509_V_FLAG_PARTIAL_CHAIN), so certificates under them fail.
-    private func chainCompleteness(_ authorities: [CertificateInfo]) -> [ServerFinding] {
+    func chainCompleteness(_ authorities: [CertificateInfo]) -> [ServerFinding] {
         authorities.filter { ca in
             !ca.isSelfSigned && !authorities.contains { $0.subject == ca.issuer && $0.sha256Fingerprint != ca.sha256Fingerprint }
         }.map { .caChainIncomplete($0) }
@@ -291,7 +314,7 @@ struct ServerTLSInspector {
 
     /// With CRL checking every CA of a chain needs a CRL (X509_V_FLAG_CRL_CHECK_ALL), and an expired
     /// CRL fails every chain through its issuer.
-    private func crlCoverage(file: String?, directory: String?, authorities: [X509Certificate]) -> [ServerFinding] {
+    func crlCoverage(file: String?, directory: String?, authorities: [X509Certificate]) -> [ServerFinding] {
         var crls: [CRL] = []
         if let file { crls += CRL.read(file) }
         if let directory, let dir = opendir(directory) {
