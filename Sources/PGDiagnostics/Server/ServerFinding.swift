@@ -47,8 +47,12 @@ public enum ServerFinding: Sendable, Hashable {
 
     // MARK: What the loaded files mean for clients
 
-    /// The server's certificate loads; `keyDescription` is set when the key loads and matches it too.
-    case tlsLoaded(certificate: String, chain: [CertificateInfo], keyDescription: String?, caFile: String, caCertificates: [CertificateInfo])
+    /// The server's certificate (and its chain) loads.
+    case certificateLoaded(path: String, chain: [CertificateInfo])
+    /// The key loads and belongs to the certificate.
+    case keyLoaded(path: String, description: String, status: ServerOSUser.FileStatus?)
+    /// ssl_ca_file loads: the CAs client certificates must chain to.
+    case caLoaded(path: String, certificates: [CertificateInfo])
     case serverCertificateExpired(CertificateInfo)
     case serverCertificateNotYetValid(CertificateInfo)
     case serverCertificateExpiring(CertificateInfo, days: Int)
@@ -67,6 +71,8 @@ public enum ServerFinding: Sendable, Hashable {
     /// A loaded CRL's nextUpdate has passed: chains through its CA fail.
     case crlExpired(issuer: String, nextUpdate: String)
     case crlsLoaded(count: Int, revoked: Int)
+    /// The protocol range, cipher list and ECDH curve load.
+    case tlsSettings(minimum: String, maximum: String, ciphers: String, curve: String)
     /// `ssl_min_protocol_version` allows TLS 1.0 or 1.1.
     case oldProtocolAllowed(String)
 

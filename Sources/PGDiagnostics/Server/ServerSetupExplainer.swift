@@ -238,22 +238,21 @@ struct ServerSetupExplainer {
                                       whatHappens: tlsWillNotStart, explanation: "X509_STORE_load_locations could not load ssl_crl_file/ssl_crl_dir (\(reason)).",
                                       fixes: fixes, serverMessage: message, file: absolute(name)))
 
-        case .tlsLoaded(let certificate, let chain, let keyDescription, let caFile, let caCertificates):
+        case .certificateLoaded(let certificate, let chain):
             if let leaf = chain.first {
-                let valid = leaf.notAfter.map { " valid to \(CertificateInfo.iso8601($0))" } ?? ""
+                let valid = leaf.notAfter.map { ", valid to \(CertificateInfo.iso8601($0))" } ?? ""
                 let names = leaf.subjectAlternativeNames.isEmpty ? "no subjectAltName" : "SAN \(leaf.subjectAlternativeNames.joined(separator: ", "))"
                 out.checks.append(.init(layer: .tls, id: "server-certificate", status: .pass,
-                                        summary: "server certificate \(certificate): \(leaf.subject), \(names),\(valid)",
+                                        summary: "server certificate \(certificate): \(leaf.subject), \(names)\(valid)",
                                         detail: chain.count > 1 ? "with \(chain.count - 1) chain certificate(s): \(chain.dropFirst().map(\.subject).joined(separator: "; "))" : nil))
-                if let keyDescription {
-                    out.checks.append(.init(layer: .tls, id: "server-key", status: .pass, summary: "server key loads (\(keyDescription)) and matches the certificate"))
-                }
             }
-            if !caFile.isEmpty {
-                out.checks.append(.init(layer: .tls, id: "server-ca-file", status: .pass,
-                                        summary: "ssl_ca_file \(caFile): client certificates must chain to \(caCertificates.count == 1 ? "1 CA" : "\(caCertificates.count) CAs")",
-                                        detail: caCertificates.map(\.subject).joined(separator: "\n")))
-            }
+        case .keyLoaded(let path, let description, let status):
+            let mode = status.map { ", owner \($0.ownerName), mode \($0.modeText)" } ?? ""
+            out.checks.append(.init(layer: .tls, id: "server-key", status: .pass, summary: "server key \(path): \(description)\(mode), matches the certificate"))
+        case .caLoaded(let path, let certificates):
+            out.checks.append(.init(layer: .tls, id: "server-ca-file", status: .pass,
+                                    summary: "ssl_ca_file \(path): client certificates must chain to \(certificates.count == 1 ? "1 CA" : "\(certificates.count) CAs")",
+                                    detail: certificates.map(\.subject).joined(separator: "\n")))
 
         case .serverCertificateExpired(let info):
             out.problems.append(.init(code: .serverCertExpired, layer: .tls, consequence: .handshakeFails,
@@ -324,6 +323,9 @@ struct ServerSetupExplainer {
                                       serverMessage: "could not accept SSL connection: certificate verify failed"))
         case .crlsLoaded(let count, let revoked):
             out.checks.append(.init(layer: .tls, id: "server-crl", status: .pass, summary: "\(count) CRL(s) loaded, \(revoked) certificate(s) revoked; every CA of a client chain needs one"))
+        case .tlsSettings(let minimum, let maximum, let ciphers, let curve):
+            out.checks.append(.init(layer: .tls, id: "server-protocols", status: .pass,
+                                    summary: "protocols \(minimum) to \(maximum.isEmpty ? "the newest OpenSSL has" : maximum); ssl_ciphers '\(ciphers)' (TLS 1.2 and older); ssl_ecdh_curve \(curve)"))
         case .oldProtocolAllowed(let version):
             out.warnings.append(.init(code: .tlsOldProtocol, summary: "ssl_min_protocol_version = \(version) allows TLS versions older than 1.2",
                                       fixes: ["ssl_min_protocol_version = 'TLSv1.2' (the default since PostgreSQL 13)"]))

@@ -73,6 +73,7 @@ struct ServerTLSInspector {
             } else {
                 certificateLoaded = true
                 result.serverChain = PEMFile.certificates(atPath: absolute(certificatePath)).certificates.map(\.info)
+                result.findings.append(.certificateLoaded(path: certificatePath, chain: result.serverChain))
             }
         }
 
@@ -80,11 +81,13 @@ struct ServerTLSInspector {
         let keyPath = settings("ssl_key_file")
         var keyLoaded = false
         var keyDescription: String?
+        var keyStatus: ServerOSUser.FileStatus?
         switch ServerOSUser.status(absolute(keyPath)) {
         case .failure(let error):
             result.findings.append(.keyInaccessible(path: keyPath, reason: error.text))
             failed = true
         case .success(let status):
+            keyStatus = status
             if !status.isRegularFile {
                 result.findings.append(.keyNotRegularFile(path: keyPath))
                 failed = true
@@ -140,6 +143,9 @@ struct ServerTLSInspector {
                 keyDescription = nil
             }
         }
+        if let keyDescription, certificateLoaded {
+            result.findings.append(.keyLoaded(path: keyPath, description: keyDescription, status: keyStatus))
+        }
 
         // Protocol range, ciphers, ECDH curve.
         let minimum = settings("ssl_min_protocol_version"), maximum = settings("ssl_max_protocol_version")
@@ -161,6 +167,16 @@ struct ServerTLSInspector {
             failed = true
         }
 
+        let settingsFailed = result.findings.contains {
+            switch $0 {
+            case .protocolRangeInvalid, .ciphersInvalid, .ecdhCurveInvalid: return true
+            default: return false
+            }
+        }
+        if !settingsFailed {
+            result.findings.append(.tlsSettings(minimum: minimum, maximum: maximum, ciphers: settings("ssl_ciphers"), curve: settings("ssl_ecdh_curve")))
+        }
+
         // ssl_ca_file: the CAs client certificates must chain to, and the names sent in CertificateRequest.
         let caPath = settings("ssl_ca_file")
         if caPath.isEmpty {
@@ -179,6 +195,7 @@ struct ServerTLSInspector {
                 failed = true
             } else {
                 result.caCertificates = PEMFile.certificates(atPath: absolute(caPath)).certificates.map(\.info)
+                result.findings.append(.caLoaded(path: caPath, certificates: result.caCertificates))
             }
         }
 
@@ -210,8 +227,6 @@ struct ServerTLSInspector {
 
         result.loads = !failed
         if certificateLoaded, let leaf = result.serverChain.first {
-            result.findings.insert(.tlsLoaded(certificate: certificatePath, chain: result.serverChain, keyDescription: keyDescription,
-                                              caFile: caPath, caCertificates: result.caCertificates), at: 0)
             result.findings += certificateFacts(leaf, caCertificates: result.caCertificates)
         }
         if !caPath.isEmpty, !result.caCertificates.isEmpty {
@@ -230,11 +245,11 @@ struct ServerTLSInspector {
         if let certificate {
             result.serverChain = PEMFile.certificates(atPath: certificate).certificates.map(\.info)
             if let leaf = result.serverChain.first {
-                result.findings.append(.tlsLoaded(certificate: certificateName, chain: result.serverChain, keyDescription: nil,
-                                                  caFile: caName, caCertificates: result.caCertificates))
+                result.findings.append(.certificateLoaded(path: certificateName, chain: result.serverChain))
                 result.findings += certificateFacts(leaf, caCertificates: result.caCertificates)
             }
         }
+        if caFile != nil { result.findings.append(.caLoaded(path: caName, certificates: result.caCertificates)) }
         if caFile == nil && caName.isEmpty { result.findings.append(.noCAFile) }
         if let crlFile, let caFile {
             result.findings += crlCoverage(file: crlFile, directory: nil, authorities: PEMFile.certificates(atPath: caFile).certificates)
