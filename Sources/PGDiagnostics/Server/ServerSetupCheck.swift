@@ -424,7 +424,8 @@ public struct ServerSetupCheck: Sendable {
 
     static func loginProblem(_ outcome: HBASimulator.Outcome, request: HBASimulator.Request, hbaLine: Report.HBALine?) -> ServerSetupReport.Problem? {
         let user = request.user, database = request.database, host = request.clientAddress
-        let steps = outcome.steps
+        // The lines skipped on the way are in the login check's detail; the evidence starts where it matters.
+        let steps = outcome.steps.filter { !$0.contains(": skipped — ") }
         let map = outcome.rule?.map
         func refused(_ code: DiagnosisCode, _ summary: String, _ explanation: String, fixes: [String], client: String?) -> ServerSetupReport.Problem {
             .init(code: code, layer: .authentication, consequence: .loginRefused, summary: summary,
