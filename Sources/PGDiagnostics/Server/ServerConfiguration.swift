@@ -38,17 +38,23 @@ public struct ServerConfiguration: Sendable {
         public var name: String
         /// The value, quotes removed and escapes resolved.
         public var value: String
+        /// The file it is in (`-c` for an override).
         public var file: String
+        /// Its line number (0 for an override).
         public var line: Int
+        /// Which kind of file it came from.
         public var source: Source
     }
 
     /// A problem the server reports while reading the files, worded as it logs it.
     public struct Problem: Sendable, Hashable {
+        /// Syntax, a file that cannot be opened, an unknown parameter, a value the server refuses.
         public enum Kind: String, Sendable, Hashable {
             case syntax, missingFile = "missing-file", unknownParameter = "unknown-parameter", invalidValue = "invalid-value"
         }
+        /// What went wrong.
         public var kind: Kind
+        /// The file the problem is in.
         public var file: String
         /// 0 when the problem is about a whole file.
         public var line: Int

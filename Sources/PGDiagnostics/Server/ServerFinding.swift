@@ -142,11 +142,16 @@ public enum ServerFinding: Sendable, Hashable {
 
     /// A setting the server runs with a different value than its files say.
     public struct PendingSetting: Sendable, Hashable {
+        /// The setting.
         public var name: String
+        /// The value the server runs with.
         public var running: String
+        /// The value its files hold.
         public var inFiles: String
+        /// Where the files set it.
         public var file: String?
         public var line: Int?
+        /// Creates a pending setting.
         public init(name: String, running: String, inFiles: String, file: String?, line: Int?) {
             self.name = name
             self.running = running

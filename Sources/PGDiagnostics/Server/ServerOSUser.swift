@@ -13,8 +13,11 @@ import Darwin
 /// Only the classic permission bits are read: POSIX ACLs, SELinux/AppArmor and read-only mounts
 /// are not (a report says so when a file is readable by these rules).
 public struct ServerOSUser: Sendable, Hashable {
+    /// The user id.
     public var uid: uid_t
+    /// The primary group.
     public var gid: gid_t
+    /// The user name (`uid N` without a passwd entry).
     public var name: String
     /// Every group the user is in (primary and supplementary).
     public var groups: [gid_t]
@@ -70,10 +73,14 @@ public struct ServerOSUser: Sendable, Hashable {
 
     /// What `stat` says about a file, for reports.
     public struct FileStatus: Sendable, Hashable {
+        /// The permission bits (`st_mode & 0o7777`).
         public var mode: mode_t
+        /// The owner and its name.
         public var owner: uid_t
         public var ownerName: String
+        /// The group.
         public var group: gid_t
+        /// The file type.
         public var isRegularFile: Bool
         public var isDirectory: Bool
 
@@ -93,6 +100,7 @@ public struct ServerOSUser: Sendable, Hashable {
 
     /// A failed `stat`.
     public struct StatError: Error, Sendable, Hashable {
+        /// The `errno`.
         public var code: Int32
         /// `strerror`.
         public var text: String { AuthFileReader.errorText(code) }

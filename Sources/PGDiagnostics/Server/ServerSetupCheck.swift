@@ -37,20 +37,26 @@ public struct ServerSetupCheck: Sendable {
         public var expiryWarningDays = 30
         /// `--client-cert`: the certificate a client sends (PEM, leaf first, then intermediates).
         public var clientCertificate: String?
+        /// The role it should log in as.
         public var user: String?
+        /// The database (default: the role's name).
         public var database: String?
         /// The client address the server sees (default 127.0.0.1).
         public var clientAddress: String?
         /// `--admin`: a privileged connection to the running server.
         public var admin: ConnectionOptions?
 
+        /// An empty request (give a directory, a configuration file or an admin connection).
         public init() {}
     }
 
     /// A `-c name=value` override.
     public struct Override: Sendable, Hashable {
+        /// The setting.
         public var name: String
+        /// Its value.
         public var value: String
+        /// Creates an override.
         public init(name: String, value: String) {
             self.name = name
             self.value = value
@@ -59,14 +65,20 @@ public struct ServerSetupCheck: Sendable {
 
     /// Input the check cannot work with (exit 64): names the input and the fix.
     public struct InputError: Error, Sendable, CustomStringConvertible {
+        /// What is wrong and how to fix it.
         public var message: String
+        /// The message.
         public var description: String { message }
+        /// Creates an input error.
         public init(_ message: String) { self.message = message }
     }
 
+    /// The time certificates are judged at.
     public var now: Date
+    /// Where `--admin`'s connection logs.
     public var logger: Logger
 
+    /// Creates a check.
     public init(now: Date = Date(), logger: Logger = Logger(label: "pgconnect.server")) {
         self.now = now
         self.logger = logger

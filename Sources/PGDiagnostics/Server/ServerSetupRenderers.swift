@@ -6,6 +6,7 @@ public struct ServerSetupJSONRenderer: Sendable {
     /// Pretty-printed (2-space indent) when true; one line otherwise.
     public var pretty: Bool
 
+    /// Creates a renderer.
     public init(pretty: Bool = true) { self.pretty = pretty }
 
     /// The report as JSON text, without a trailing newline.
@@ -108,9 +109,12 @@ public struct ServerSetupJSONRenderer: Sendable {
 /// what the server will do and why, the fix, the server's own message, the other problems, and
 /// the warnings.
 public struct ServerSetupTextRenderer: Sendable {
+    /// Whether to use ANSI colours (only on a TTY, and never with `NO_COLOR`).
     public var colour: Bool
+    /// Paragraphs are wrapped to this many columns.
     public var width: Int
 
+    /// Creates a renderer.
     public init(colour: Bool = false, width: Int = 96) {
         self.colour = colour
         self.width = max(40, width)

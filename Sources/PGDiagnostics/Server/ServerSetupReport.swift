@@ -27,6 +27,7 @@ public struct ServerSetupReport: Sendable, Hashable {
     /// The SSL settings and file locations the server uses, with where each value comes from.
     public var settings: [Setting]
 
+    /// Creates a report.
     public init(outcome: Outcome, server: Server, login: Login? = nil, checks: [Report.Check] = [], diagnosis: Problem? = nil,
                 problems: [Problem] = [], warnings: [Report.Warning] = [], settings: [Setting] = []) {
         self.outcome = outcome
@@ -67,6 +68,7 @@ public struct ServerSetupReport: Sendable, Hashable {
         /// configuration on reload.
         case willNotStart = "will-not-start"
 
+        /// Worse outcomes sort later.
         public static func < (lhs: Outcome, rhs: Outcome) -> Bool {
             allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
         }
@@ -101,8 +103,11 @@ public struct ServerSetupReport: Sendable, Hashable {
 
     /// One problem: what is wrong, what the server will do, its own words, and the fix.
     public struct Problem: Sendable, Hashable {
+        /// A stable code (README).
         public var code: DiagnosisCode
+        /// The layer the problem is in.
         public var layer: Layer
+        /// What the server will do because of it.
         public var consequence: Consequence
         /// One line: what is wrong.
         public var summary: String
@@ -110,6 +115,7 @@ public struct ServerSetupReport: Sendable, Hashable {
         public var whatHappens: String
         /// Why, in plain words.
         public var explanation: String
+        /// What was observed.
         public var evidence: [String]
         /// Exact commands or settings that fix it.
         public var fixes: [String]
@@ -120,9 +126,11 @@ public struct ServerSetupReport: Sendable, Hashable {
         /// The file and line the problem is in.
         public var file: String?
         public var line: Int?
+        /// The pg_hba.conf line involved, and its map.
         public var hbaLine: Report.HBALine?
         public var identMap: String?
 
+        /// Creates a problem.
         public init(code: DiagnosisCode, layer: Layer, consequence: Consequence, summary: String, whatHappens: String,
                     explanation: String, evidence: [String] = [], fixes: [String] = [], serverMessage: String? = nil,
                     clientMessage: String? = nil, file: String? = nil, line: Int? = nil, hbaLine: Report.HBALine? = nil,
@@ -148,6 +156,7 @@ public struct ServerSetupReport: Sendable, Hashable {
     public struct Server: Sendable, Hashable {
         /// `files` (read from disk) or `admin` (the running server's view).
         public var source: String
+        /// The files read.
         public var dataDirectory: String?
         public var configFile: String?
         public var hbaFile: String?
@@ -161,6 +170,7 @@ public struct ServerSetupReport: Sendable, Hashable {
         /// The OS user the server runs as (the data directory's owner unless `--os-user`).
         public var osUser: String?
 
+        /// Creates the description.
         public init(source: String, dataDirectory: String?, configFile: String?, hbaFile: String?, identFile: String?,
                     majorVersion: Int, versionSource: String, serverVersion: String? = nil, osUser: String?) {
             self.source = source
@@ -177,6 +187,7 @@ public struct ServerSetupReport: Sendable, Hashable {
 
     /// The login checked with `--client-cert`.
     public struct Login: Sendable, Hashable {
+        /// The certificate file, the role, the database and the client address the server sees.
         public var certificateFile: String
         public var user: String
         public var database: String
@@ -196,6 +207,7 @@ public struct ServerSetupReport: Sendable, Hashable {
         /// True when the certificate logs in as the user.
         public var succeeds: Bool
 
+        /// Creates the login's description.
         public init(certificateFile: String, user: String, database: String, clientAddress: String, subject: String? = nil,
                     commonName: String? = nil, verifiedChain: [String]? = nil, decision: String? = nil, steps: [String] = [],
                     hbaLine: Report.HBALine? = nil, identMap: String? = nil, succeeds: Bool = false) {
@@ -216,13 +228,16 @@ public struct ServerSetupReport: Sendable, Hashable {
 
     /// One setting the check used.
     public struct Setting: Sendable, Hashable {
+        /// The setting.
         public var name: String
+        /// The value the server uses (with `--admin`: runs with).
         public var value: String
         /// `postgresql.conf:12`, `postgresql.auto.conf:3`, `-c`, `default`, or `server`.
         public var origin: String
         /// With `--admin`: the value the files hold when the server has not applied it yet.
         public var pendingValue: String?
 
+        /// Creates a setting.
         public init(name: String, value: String, origin: String, pendingValue: String? = nil) {
             self.name = name
             self.value = value
