@@ -91,4 +91,12 @@ final class ServerSetupRulesTests: XCTestCase {
         let noCA = ServerAuthInspector(hba: hba, ident: nil, majorVersion: 15, sslEnabled: true, caLoaded: false).inspect()
         XCTAssertTrue(noCA.contains { if case .certificateLineWithoutCA = $0 { return true } else { return false } })
     }
+
+    func testClientnameFailsOnPostgreSQL13() {
+        let hba = HBAFile.parse("hostssl all all 0.0.0.0/0 cert clientname=DN\nhostssl all all 0.0.0.0/0 cert\n", path: "/d/pg_hba.conf")
+        let thirteen = ServerAuthInspector.forVersion(hba, majorVersion: 13)
+        XCTAssertEqual(thirteen.rules.map(\.lineNumber), [2])
+        XCTAssertEqual(thirteen.serverErrors.map(\.message), ["unrecognized authentication option name: \"clientname\""])
+        XCTAssertEqual(ServerAuthInspector.forVersion(hba, majorVersion: 14).rules.count, 2)
+    }
 }

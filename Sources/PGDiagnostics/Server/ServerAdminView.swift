@@ -259,6 +259,7 @@ struct ServerAdminView {
                 }
             }
         }
+        hba = ServerAuthInspector.forVersion(hba, majorVersion: majorVersion)
         let caLoaded = !(running.values["ssl_ca_file"] ?? "").isEmpty
         findings += ServerAuthInspector(hba: hba, ident: ident, majorVersion: majorVersion, sslEnabled: sslOn, caLoaded: caLoaded).inspect()
 

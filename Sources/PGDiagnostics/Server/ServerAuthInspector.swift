@@ -80,6 +80,23 @@ struct ServerAuthInspector {
         return findings
     }
 
+    /// The file as a server of `majorVersion` loads it, where the shared parser (PostgreSQL 15–17
+    /// rules) reads more than that server: before 14 `clientname=` did not exist, so its lines fail.
+    static func forVersion(_ hba: HBAFile, majorVersion: Int) -> HBAFile {
+        guard majorVersion < 14 else { return hba }
+        var adjusted = hba
+        adjusted.rules = []
+        for rule in hba.rules {
+            if rule.options["clientname"] != nil {
+                adjusted.errors.append(AuthFileError(file: rule.file, line: rule.lineNumber,
+                                                     message: "unrecognized authentication option name: \"clientname\""))
+            } else {
+                adjusted.rules.append(rule)
+            }
+        }
+        return adjusted
+    }
+
     /// `0.0.0.0/0`, `::/0` or `all`.
     static func isAnyAddress(_ address: HBAAddress?) -> Bool {
         switch address {

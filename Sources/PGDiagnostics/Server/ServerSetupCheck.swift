@@ -184,7 +184,7 @@ public struct ServerSetupCheck: Sendable {
         let tls = ServerTLSInspector(configuration: configuration, user: locations.user, hostNames: request.hostNames,
                                      expiryWarningDays: request.expiryWarningDays, now: now).inspect()
         findings += tls.findings
-        let hba = HBAFile.load(path: hbaPath)
+        let hba = ServerAuthInspector.forVersion(HBAFile.load(path: hbaPath), majorVersion: locations.majorVersion)
         let ident = IdentFile.load(path: identPath)
         // Whether the server asks for client certificates (ssl_ca_file set; a file that fails to load
         // stops the server anyway).
