@@ -555,4 +555,30 @@ final class ServerSetupTests: XCTestCase {
         XCTAssertTrue(checks.contains { $0["id"] as? String == "server-certificate" && $0["status"] as? String == "pass" }, remote.stdout)
         XCTAssertEqual((remote.json?["login"] as? [String: Any])?["succeeds"] as? Bool, true, remote.stdout)
     }
+
+    /// Debian's layout: postgresql.conf, pg_hba.conf and pg_ident.conf in a configuration directory,
+    /// `data_directory` pointing at the data. The check (given the configuration directory, or
+    /// `--config`) finds the data directory, PG_VERSION and the authentication files where the real
+    /// server does (`postgres -D CONFIGDIR -C …`).
+    func testConfigurationDirectoryApartFromTheData() throws {
+        let data = try lab.dataDirectory("layout-data")
+        let config = lab.root + "/layout-etc"
+        try FileManager.default.createDirectory(atPath: config, withIntermediateDirectories: true)
+        for file in ["postgresql.conf", "pg_hba.conf", "pg_ident.conf"] {
+            try FileManager.default.moveItem(atPath: data + "/" + file, toPath: config + "/" + file)
+        }
+        try lab.append(["data_directory = '\(data)'", "ident_file = '\(config)/ident/../map.conf'"], to: config + "/postgresql.conf")
+        _ = try ProcessRunner.run(["/bin/chown", "-R", "postgres:", config], environment: [:], timeout: 30)
+
+        for arguments in [[config], ["--config", config + "/postgresql.conf"]] {
+            let run = try check(arguments)
+            let server = run.json?["server"] as? [String: Any]
+            for (field, name) in [("data_directory", "data_directory"), ("hba_file", "hba_file"), ("ident_file", "ident_file")] {
+                let real = try lab.show(config, name)
+                XCTAssertEqual(real.status, 0, real.stderr)
+                XCTAssertEqual(server?[field] as? String, real.stdout.trimmingCharacters(in: .newlines), "\(arguments): \(field)")
+            }
+            XCTAssertEqual(server?["version_source"] as? String, "PG_VERSION")
+        }
+    }
 }

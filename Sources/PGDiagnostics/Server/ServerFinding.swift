@@ -12,6 +12,10 @@ public enum ServerFinding: Sendable, Hashable {
     /// A problem reading postgresql.conf, an included file or postgresql.auto.conf.
     case configProblem(ServerConfiguration.Problem)
 
+    /// `hba_file`/`ident_file` is a relative path: the server makes it absolute against the
+    /// directory it was started from (`SelectConfigFiles()`), which the files do not say.
+    case relativeAuthFilePath(setting: String, value: String, assumed: String)
+
     // MARK: TLS files (be_tls_init order)
 
     /// `ssl = off`: the server answers `N` to every SSLRequest.

@@ -180,6 +180,11 @@ public struct ServerSetupCheck: Sendable {
         let (locations, configuration) = try locate(request)
         let (hbaPath, identPath) = Self.authFiles(configuration, configDirectory: locations.configDirectory)
         var findings: [ServerFinding] = configuration.problems.map { .configProblem($0) } + (online?.findings ?? [])
+        for (setting, assumed) in [("hba_file", hbaPath), ("ident_file", identPath)] {
+            if let value = configuration.entry(setting)?.value, !value.isEmpty, !value.hasPrefix("/") {
+                findings.append(.relativeAuthFilePath(setting: setting, value: value, assumed: assumed))
+            }
+        }
 
         let tls = ServerTLSInspector(configuration: configuration, user: locations.user, hostNames: request.hostNames,
                                      expiryWarningDays: request.expiryWarningDays, now: now).inspect()

@@ -47,6 +47,11 @@ struct ServerSetupExplainer {
         case .configProblem(let problem):
             out = explainConfig(problem)
 
+        case .relativeAuthFilePath(let setting, let value, let assumed):
+            out.warnings.append(.init(code: .authFileNote,
+                                      summary: "\(setting) = '\(value)' is relative: the server takes it from the directory it is started in (not the data directory); checked here as \(assumed)",
+                                      fixes: ["Give \(setting) an absolute path"]))
+
         case .sslOff(let origin):
             out.checks.append(.init(layer: .network, id: "server-ssl", status: .fail, summary: "ssl = off (\(origin)): the server answers every SSLRequest with N"))
             out.problems.append(.init(
