@@ -70,11 +70,11 @@ struct ServerAdminView {
     private func check(_ connection: Connection) async throws -> ServerSetupReport {
         var running = Running()
         let rows = try await connection.query(
-            "SELECT name, setting, pending_restart FROM pg_settings WHERE name = ANY($1::text[])",
+            "SELECT name, setting, pending_restart FROM pg_settings WHERE name = ANY($1::text[]) OR pending_restart ORDER BY name",
             ["{" + Self.settingNames.joined(separator: ",") + "}"])
         for row in rows {
             guard let name = row[0].string else { continue }
-            running.values[name] = row[1].string ?? ""
+            if Self.settingNames.contains(name) { running.values[name] = row[1].string ?? "" }
             if row[2].bool == true { running.pendingRestart.append(name) }
         }
         guard let number = running.values["server_version_num"].flatMap(Int.init) else {
