@@ -522,7 +522,7 @@ final class ServerSetupTests: XCTestCase {
 
         // Files changed, no reload yet (pg_stat_file has whole seconds: edit in a later second).
         sleep(1)
-        try lab.append(["ssl_min_protocol_version = 'TLSv1.3'"], to: directory + "/postgresql.conf")
+        try lab.append(["ssl_min_protocol_version = 'TLSv1.3'", "max_connections = 50"], to: directory + "/postgresql.conf")
         try lab.append(["hostssl all all 10.0.0.0/8 cert"], to: directory + "/pg_hba.conf")
         run = try check(["--admin", admin])
         XCTAssertTrue(warnings(run).contains("server-settings-pending-reload"), run.stdout)
@@ -533,6 +533,7 @@ final class ServerSetupTests: XCTestCase {
         _ = try lab.reload(directory, waitFor: "parameter \"ssl_min_protocol_version\" changed")
         run = try check(["--admin", admin])
         XCTAssertFalse(warnings(run).contains("server-settings-pending-reload"), run.stdout)
+        XCTAssertTrue(warnings(run).contains("server-settings-pending-restart"), "max_connections waits for a restart: \(run.stdout)")
         XCTAssertFalse(warnings(run).contains("auth-file-changed"), run.stdout)
 
         // A certificate whose role does not exist: only the running server knows.

@@ -120,14 +120,18 @@ struct ServerAdminView {
     private func fileSettings(_ connection: Connection, running: Running, majorVersion: Int) async throws
         -> ([ServerFinding], [ServerFinding.PendingSetting]) {
         guard let rows = try? await connection.query(
-            "SELECT sourcefile, sourceline, name, setting, error FROM pg_file_settings ORDER BY seqno") else {
+            """
+            SELECT f.sourcefile, f.sourceline, f.name, f.setting, f.error, s.context
+            FROM pg_file_settings f LEFT JOIN pg_settings s ON s.name = f.name ORDER BY f.seqno
+            """) else {
             return ([.adminReadFailed("pg_file_settings is not readable by this role (superuser only): pending changes are not checked")], [])
         }
         var findings: [ServerFinding] = []
         var last: [String: (value: String, file: String?, line: Int?)] = [:]
         for row in rows {
             let file = row[0].string ?? "", line = row[1].int ?? 0
-            if let error = row[4].string {
+            // A changed postmaster-level setting "could not be applied" until a restart: pending, not broken.
+            if let error = row[4].string, !(error == "setting could not be applied" && row[5].string == "postmaster") {
                 let name = row[2].string.map { " \"\($0)\"" } ?? ""
                 let kind: ServerConfiguration.Problem.Kind = error.contains("unrecognized") ? .unknownParameter
                     : error.contains("syntax") ? .syntax : error.contains("could not be applied") ? .invalidValue : .missingFile
