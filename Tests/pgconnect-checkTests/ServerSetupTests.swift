@@ -66,6 +66,15 @@ final class ServerSetupTests: XCTestCase {
         try CertificateFactory.openssl(["req", "-x509", "-newkey", "rsa:512", "-nodes", "-keyout", "\(scratch)/weak.key",
                                         "-out", "\(scratch)/weak.crt", "-subj", "/CN=weak", "-days", "30"])
         try "not a CRL\n".write(toFile: "\(scratch)/junk.crl", atomically: true, encoding: .utf8)
+        // A certificate its CA signed with SHA-1, and the CA, in one file (leaf first).
+        try CertificateFactory.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                        "-keyout", "\(scratch)/sha1-ca.key", "-out", "\(scratch)/sha1-ca.crt", "-subj", "/CN=sha1 CA", "-days", "30"])
+        try CertificateFactory.openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                        "-keyout", "\(scratch)/sha1.key", "-out", "\(scratch)/sha1.csr", "-subj", "/CN=localhost"])
+        try CertificateFactory.openssl(["x509", "-req", "-in", "\(scratch)/sha1.csr", "-CA", "\(scratch)/sha1-ca.crt", "-CAkey",
+                                        "\(scratch)/sha1-ca.key", "-sha1", "-days", "30", "-set_serial", "7", "-out", "\(scratch)/sha1.leaf.crt"])
+        let sha1Chain = try String(contentsOfFile: "\(scratch)/sha1.leaf.crt", encoding: .utf8) + String(contentsOfFile: "\(scratch)/sha1-ca.crt", encoding: .utf8)
+        try sha1Chain.write(toFile: "\(scratch)/sha1.crt", atomically: true, encoding: .utf8)
 
         struct Case {
             var name: String
@@ -96,6 +105,10 @@ final class ServerSetupTests: XCTestCase {
             Case(name: "cert-weak", code: "server-cert-too-weak", message: "could not load server certificate file \"server.crt\": ee key too small") { [lab] in
                 try lab!.install("\(scratch)/weak.crt", in: $0, as: "server.crt")
                 try lab!.install("\(scratch)/weak.key", in: $0, as: "server.key", mode: 0o600)
+            },
+            Case(name: "cert-sha1", code: "server-cert-too-weak", message: "could not load server certificate file \"server.crt\": ca md too weak") { [lab] in
+                try lab!.install("\(scratch)/sha1.crt", in: $0, as: "server.crt")
+                try lab!.install("\(scratch)/sha1.key", in: $0, as: "server.key", mode: 0o600)
             },
             Case(name: "ca-missing", code: "server-ca-file-missing", message: "could not load root certificate file \"nothere.crt\": No such file or directory") { [lab] in
                 try lab!.append(["ssl_ca_file = 'nothere.crt'"], to: $0 + "/postgresql.conf")
