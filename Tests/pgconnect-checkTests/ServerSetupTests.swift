@@ -229,10 +229,12 @@ final class ServerSetupTests: XCTestCase {
         try lab.append(["host all all 10.0.0.0/8 trust clientcert=verify-ca"], to: hbaPath)
         var run = try check([directory])
         XCTAssertEqual(run.diagnosis?["code"] as? String, "hba-invalid-line", run.stdout)
-        XCTAssertTrue((run.diagnosis?["what_happens"] as? String ?? "").contains("LOG: pg_hba.conf was not reloaded"))
+        // PostgreSQL 15 names the file "pg_hba.conf"; 16 and later give its path.
+        let hbaNotReloaded = lab.majorVersion >= 16 ? "\(hbaPath) was not reloaded" : "pg_hba.conf was not reloaded"
+        XCTAssertTrue((run.diagnosis?["what_happens"] as? String ?? "").contains("LOG: " + hbaNotReloaded), run.stdout)
         var gained = try lab.reload(directory, waitFor: "was not reloaded")
         XCTAssertTrue(gained.contains("LOG:  clientcert can only be configured for \"hostssl\" rows"), gained)
-        XCTAssertTrue(gained.contains("LOG:  pg_hba.conf was not reloaded"), gained)
+        XCTAssertTrue(gained.contains("LOG:  " + hbaNotReloaded), gained)
         XCTAssertEqual(try lab.psql(login).status, 0, "the previous pg_hba.conf is still in force")
         try lab.write(goodHBA, in: directory, as: "pg_hba.conf")
 
@@ -241,9 +243,10 @@ final class ServerSetupTests: XCTestCase {
         run = try check([directory])
         XCTAssertEqual(run.diagnosis?["code"] as? String, "ident-invalid-line", run.stdout)
         let identMessage = run.diagnosis?["server_message"] as? String ?? ""
-        gained = try lab.reload(directory, waitFor: "pg_ident.conf was not reloaded")
+        let identNotReloaded = lab.majorVersion >= 16 ? "\(directory)/pg_ident.conf was not reloaded" : "pg_ident.conf was not reloaded"
+        gained = try lab.reload(directory, waitFor: identNotReloaded)
         XCTAssertTrue(gained.contains("LOG:  " + identMessage), "predicted \(identMessage), the server logged:\n\(gained)")
-        XCTAssertTrue(gained.contains("LOG:  pg_ident.conf was not reloaded"), gained)
+        XCTAssertTrue(gained.contains("LOG:  " + identNotReloaded), gained)
         XCTAssertEqual(try lab.psql(login).status, 0, "the previous maps are still in force")
         try lab.write("certmap alice alice\n", in: directory, as: "pg_ident.conf")
 
