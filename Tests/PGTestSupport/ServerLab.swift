@@ -40,6 +40,7 @@ public struct ServerLab: Sendable {
                                             "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"],
                                            environment: environment, timeout: 120)
         guard result.status == 0 else {
+            try? FileManager.default.removeItem(atPath: root)
             throw NSError(domain: "ServerLab", code: 1, userInfo: [NSLocalizedDescriptionKey: "initdb failed: \(result.stderr)"])
         }
         return ServerLab(root: root, binDirectory: bin, template: template, user: user)
