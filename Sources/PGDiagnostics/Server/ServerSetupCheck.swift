@@ -351,7 +351,6 @@ public struct ServerSetupCheck: Sendable {
     /// The login's checks, and its problem when it fails — with the client-side check's codes.
     static func explainLogin(_ facts: LoginFacts, explainer: ServerSetupExplainer) -> (ServerSetupReport.Problem?, [Report.Check]) {
         var checks: [Report.Check] = []
-        let login = facts.login
         var problem: ServerSetupReport.Problem?
         for finding in facts.findings {
             switch finding {
@@ -409,7 +408,6 @@ public struct ServerSetupCheck: Sendable {
                 break
             }
         }
-        _ = login
         return (problem, checks)
     }
 
