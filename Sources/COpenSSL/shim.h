@@ -52,4 +52,17 @@ static inline int pgc_TLS1_1_VERSION(void) { return TLS1_1_VERSION; }
 static inline int pgc_TLS1_2_VERSION(void) { return TLS1_2_VERSION; }
 static inline int pgc_TLS1_3_VERSION(void) { return TLS1_3_VERSION; }
 
+// The server-side setup check (PGDiagnostics/Server) loads files as the server's be_tls_init() does.
+#ifdef ERR_SYSTEM_ERROR
+static inline int pgc_ERR_SYSTEM_ERROR(unsigned long code) { return ERR_SYSTEM_ERROR(code) ? 1 : 0; }
+#else
+static inline int pgc_ERR_SYSTEM_ERROR(unsigned long code) { (void)code; return 0; }
+#endif
+static inline uint64_t pgc_OPENSSL_INIT_LOAD_CONFIG(void) { return OPENSSL_INIT_LOAD_CONFIG; }
+static inline void pgc_sk_X509_NAME_pop_free(STACK_OF(X509_NAME) *sk) { sk_X509_NAME_pop_free(sk, X509_NAME_free); }
+static inline STACK_OF(X509) *pgc_sk_X509_new_null(void) { return sk_X509_new_null(); }
+static inline int pgc_sk_X509_push(STACK_OF(X509) *sk, X509 *x) { return sk_X509_push(sk, x); }
+static inline void pgc_sk_X509_free(STACK_OF(X509) *sk) { sk_X509_free(sk); }
+static inline int pgc_sk_X509_REVOKED_num(const STACK_OF(X509_REVOKED) *sk) { return sk_X509_REVOKED_num(sk); }
+
 #endif

@@ -13,13 +13,13 @@ import Foundation
 
 /// Reads authentication files the way the simulator needs: bounded in size, never blocking on a FIFO
 /// or device, with errors worded like the server's (`open_auth_file()` in hba.c).
-enum AuthFileReader {
+package enum AuthFileReader {
     /// Files larger than this are refused (the server has no limit; the simulator will not read an
     /// unbounded file).
     static let maximumFileSize = 10 * 1024 * 1024
 
     /// The outcome of reading one file.
-    enum ReadResult {
+    package enum ReadResult {
         case contents(String)
         /// The file does not exist (`ENOENT`); `include_if_exists` skips it.
         case missing(message: String)
@@ -28,7 +28,7 @@ enum AuthFileReader {
 
     /// Reads a regular file of at most `maximumFileSize` bytes. Opens with `O_NONBLOCK` and checks the
     /// type with `fstat()` before reading, so a FIFO, socket or device is refused instead of blocking.
-    static func read(path: String) -> ReadResult {
+    package static func read(path: String) -> ReadResult {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         if fd < 0 {
             let code = errno
@@ -70,14 +70,14 @@ enum AuthFileReader {
         return .contents(String(decoding: bytes, as: UTF8.self))
     }
 
-    enum DirectoryListing {
+    package enum DirectoryListing {
         case success([String])
         case failure(String)
     }
 
     /// The `.conf` files of a directory in byte order, as `GetConfFilesInDir()` (conffiles.c) lists
     /// them: names of at least 6 bytes ending in `.conf`, not starting with `.`, not directories.
-    static func confFiles(inDirectory directory: String) -> DirectoryListing {
+    package static func confFiles(inDirectory directory: String) -> DirectoryListing {
         guard let dir = opendir(directory) else {
             return .failure("could not open directory \"\(directory)\"")
         }
@@ -97,7 +97,7 @@ enum AuthFileReader {
         return .success(names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
     }
 
-    static func errorText(_ code: Int32) -> String {
+    package static func errorText(_ code: Int32) -> String {
         guard let text = strerror(code) else { return "error \(code)" }
         return String(cString: text)
     }
@@ -117,27 +117,27 @@ private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count:
 
 /// Path handling as PostgreSQL does it for included files (`AbsoluteConfigLocation()`,
 /// `canonicalize_path()`): a relative name is taken relative to the directory of the including file.
-enum AuthFilePath {
+package enum AuthFilePath {
     /// `location` resolved against the directory holding `callingFile`.
-    static func resolve(_ location: String, relativeTo callingFile: String) -> String {
+    package static func resolve(_ location: String, relativeTo callingFile: String) -> String {
         if location.hasPrefix("/") { return canonicalize(location) }
         return canonicalize(join(parentDirectory(of: callingFile), location))
     }
 
     /// The directory holding `path` (`get_parent_directory()`); `.` for a bare file name.
-    static func parentDirectory(of path: String) -> String {
+    package static func parentDirectory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let parent = String(path[..<slash])
         return parent.isEmpty ? "/" : parent
     }
 
-    static func join(_ directory: String, _ name: String) -> String {
+    package static func join(_ directory: String, _ name: String) -> String {
         if directory.isEmpty { return name }
         return directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 
     /// Removes duplicate slashes, `.` components and a trailing slash; resolves `..` lexically.
-    static func canonicalize(_ path: String) -> String {
+    package static func canonicalize(_ path: String) -> String {
         let absolute = path.hasPrefix("/")
         var parts: [Substring] = []
         for part in path.split(separator: "/", omittingEmptySubsequences: true) {

@@ -34,14 +34,14 @@ public enum HBAAddress: Sendable, Hashable, CustomStringConvertible {
 /// A numeric IP address as the server holds it (`struct sockaddr_storage`): 4 bytes for IPv4, 16 for
 /// IPv6. An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) stays IPv6: PostgreSQL 12+ compares address
 /// families first (`check_ip()`), so IPv4 rules never match it.
-struct IPAddressBytes: Hashable {
-    var bytes: [UInt8]
-    var isIPv4: Bool { bytes.count == 4 }
+package struct IPAddressBytes: Hashable {
+    package var bytes: [UInt8]
+    package var isIPv4: Bool { bytes.count == 4 }
 
     /// What `getaddrinfo(AI_NUMERICHOST)` (glibc) accepts: IPv4 in every `inet_aton()` form
     /// (`127.1`, `0x7f.0.0.1`, octal `010.0.0.1`), IPv6 per `inet_pton()` with an optional numeric
     /// `%scope`. Anything else is not numeric, so pg_hba.conf takes it as a host name.
-    init?(parsing text: String) {
+    package init?(parsing text: String) {
         if let v4 = Self.parseIPv4(text) {
             bytes = v4
         } else if let v6 = Self.parseIPv6(text) {
@@ -54,7 +54,7 @@ struct IPAddressBytes: Hashable {
     init(bytes: [UInt8]) { self.bytes = bytes }
 
     /// An all-ones-prefix mask of the family (`pg_sockaddr_cidr_mask()`).
-    static func mask(prefixLength: Int, ipv4: Bool) -> IPAddressBytes {
+    package static func mask(prefixLength: Int, ipv4: Bool) -> IPAddressBytes {
         let count = ipv4 ? 4 : 16
         var bytes = [UInt8](repeating: 0, count: count)
         var remaining = prefixLength
@@ -67,7 +67,7 @@ struct IPAddressBytes: Hashable {
     }
 
     /// `pg_range_sockaddr()`: same family and `(client ^ network) & mask == 0` in every byte.
-    func isInRange(network: IPAddressBytes, mask: IPAddressBytes) -> Bool {
+    package func isInRange(network: IPAddressBytes, mask: IPAddressBytes) -> Bool {
         guard bytes.count == network.bytes.count, bytes.count == mask.bytes.count else { return false }
         for index in bytes.indices where (bytes[index] ^ network.bytes[index]) & mask.bytes[index] != 0 {
             return false
@@ -76,7 +76,7 @@ struct IPAddressBytes: Hashable {
     }
 
     /// The prefix length when the bytes form a contiguous mask, else nil.
-    var contiguousPrefixLength: Int? {
+    package var contiguousPrefixLength: Int? {
         var length = 0
         var ended = false
         for byte in bytes {

@@ -8,7 +8,7 @@ extension HBASimulator {
     static let cleartextMethods: Set<String> = ["ldap", "radius", "pam", "bsd"]
 
     /// The client-visible FATAL of `auth_failed()` for a method.
-    static func failureMessage(method: String, user: String) -> String {
+    package static func failureMessage(method: String, user: String) -> String {
         let label: String
         switch method {
         case "cert": label = "certificate"

@@ -229,12 +229,12 @@ public struct HBASimulator: Sendable {
         return "\(place) (\(Self.collapse(rule.text)))"
     }
 
-    static func baseName(_ path: String) -> String {
+    package static func baseName(_ path: String) -> String {
         path.split(separator: "/").last.map(String.init) ?? path
     }
 
     /// The text with runs of blanks collapsed to one space.
-    static func collapse(_ text: String) -> String {
+    package static func collapse(_ text: String) -> String {
         text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).joined(separator: " ")
     }
 }

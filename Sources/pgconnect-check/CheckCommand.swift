@@ -287,7 +287,7 @@ struct CheckRequest: Equatable {
 extension CheckRequest {
     /// The words ArgumentParser reads as a subcommand rather than a conninfo: the subcommands and
     /// its `help` (written out: reading `Tool.configuration` costs start-up; a test compares them).
-    static let commandWords: Set<String> = ["check", "explain", "inspect", "help"]
+    static let commandWords: Set<String> = ["check", "explain", "inspect", "server", "help"]
 
     /// The request of a command line that is one conninfo string or URI and nothing else — the
     /// everyday `pgconnect-check "host=… sslmode=verify-full …"` — read without building the

@@ -12,12 +12,14 @@ struct Tool: AsyncParsableCommand {
                   sslrootcert=root.crt sslcert=app.crt sslkey=app.key"
               pgconnect-check --format json postgresql://app@db.internal/app?sslmode=verify-full
               pgconnect-check inspect app.crt app.key root.crt
+              pgconnect-check server /var/lib/postgresql/15/main --name db.internal
+              pgconnect-check server /var/lib/postgresql/15/main --client-cert alice.crt --user app
 
             Exit status: 0 connected; 1 the server refused the login; 2 no usable connection \
             (network, TLS); 3 the local setup cannot work (options, client files); 64 usage error.
             """,
         version: "pgconnect-check 0.1.0 (\(LibPQ.runtime.shortSummary))",
-        subcommands: [CheckCommand.self, ExplainCommand.self, InspectCommand.self],
+        subcommands: [CheckCommand.self, ExplainCommand.self, InspectCommand.self, ServerCommand.self],
         defaultSubcommand: CheckCommand.self,
         helpNames: [.long, .customShort("?")]
     )

@@ -51,13 +51,13 @@ final class KnowledgeBaseTests: XCTestCase {
     // MARK: the server's own setup
 
     func testServerStartupAndReloadLines() {
-        assertFirst(#"FATAL:  could not load server certificate file "server.crt": No such file or directory"#, .certFileMissing, cause: "server-cert-file-missing")
-        assertFirst(#"FATAL:  could not load server certificate file "server.crt": ca md too weak"#, .certUnparsable, cause: "server-cert-weak")
-        assertFirst(#"FATAL:  could not load server certificate file "server.crt": no start line"#, .certUnparsable, cause: "server-cert-unloadable")
+        assertFirst(#"FATAL:  could not load server certificate file "server.crt": No such file or directory"#, .serverCertMissing, cause: "server-cert-file-missing")
+        assertFirst(#"FATAL:  could not load server certificate file "server.crt": ca md too weak"#, .serverCertTooWeak, cause: "server-cert-weak")
+        assertFirst(#"FATAL:  could not load server certificate file "server.crt": no start line"#, .serverCertInvalid, cause: "server-cert-unloadable")
         assertFirst("""
             2026-12-01 07:00:00.000 UTC [7] FATAL:  private key file "server.key" has group or world access
             2026-12-01 07:00:00.000 UTC [7] DETAIL:  File must have permissions u=rw (0600) or less if owned by the database user, or permissions u=rw,g=r (0640) or less if owned by root.
-            """, .keyPermissions, cause: "server-key-permissions")
+            """, .serverKeyPermissions, cause: "server-key-permissions")
         let hostssl = explainer.explain("""
             LOG:  hostssl record cannot match because SSL is disabled
             HINT:  Set "ssl = on" in postgresql.conf.

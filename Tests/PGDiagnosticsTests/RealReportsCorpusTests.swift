@@ -56,6 +56,9 @@ final class RealReportsCorpusTests: XCTestCase {
         .identMapNoMatch, .serverNoCA,
         .roleMissing, .roleCannotLogin, .databaseMissing, .connectDenied,
         .unknown,
+        // pgconnect-check server's codes for the server's own files and configuration.
+        .serverCertMissing, .serverCertInvalid, .serverCertTooWeak, .serverFileUnreadable, .serverKeyPermissions,
+        .serverKeyCertMismatch, .hbaInvalidLine, .hbaLineNeverMatches,
     ]
 
     func load(_ corpus: Corpus) throws -> [Entry] {

@@ -68,11 +68,14 @@ struct CLIRun {
             XCTAssertFalse(secretWord || output.contains("test-secret") || output.contains("hunter2")
                            || output.contains("PRIVATE KEY"), "a secret leaked into the output of \(arguments): \(output)")
         }
-        // Every check report the suite produces must match docs/report.schema.json.
+        // Every check report the suite produces must match docs/report.schema.json (server reports
+        // docs/server-report.schema.json).
         let isCheck = !["inspect", "explain"].contains(arguments.first ?? "")
         if validatesSchema, isCheck, arguments.contains("json"), run.status != 64 {
             if let json = try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) {
-                let problems = SchemaValidator.report.validate(json)
+                // `server` reports follow docs/server-report.schema.json.
+                let validator = arguments.first == "server" ? SchemaValidator.server : SchemaValidator.report
+                let problems = validator.validate(json)
                 XCTAssertTrue(problems.isEmpty, "the report does not match docs/report.schema.json: \(problems)")
             } else {
                 XCTFail("stdout is not JSON: \(run.stdout)")

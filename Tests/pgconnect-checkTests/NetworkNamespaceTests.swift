@@ -106,7 +106,7 @@ final class NetworkNamespaceTests: XCTestCase {
         // 'S' and then the connection closes: OpenSSL sees EOF; no code names that, so `unknown`.
         let closed = try compare(network.conninfo(port: try network.listen("ssl-close")))
         XCTAssertTrue(closed.psql.message.contains("SSL"), "psql: \(closed.psql.message)")
-        assertSame(closed, code: "unknown", layer: "tls", status: 2, scenario: "'S' then close")
+        assertSame(closed, code: "unknown", layer: "tls", status: 2, scenario: "'S' then close", racyClose: true)
     }
 
     // MARK: - Running both
@@ -167,7 +167,7 @@ final class NetworkNamespaceTests: XCTestCase {
     }
 
     /// The check failed as libpq did: code, layer, exit status, libpq's message, about the same time.
-    func assertSame(_ pair: Pair, code: String, layer: String, status: Int32, scenario: String = "",
+    func assertSame(_ pair: Pair, code: String, layer: String, status: Int32, scenario: String = "", racyClose: Bool = false,
                     file: StaticString = #filePath, line: UInt = #line) {
         let label = scenario.isEmpty ? "" : "\(scenario): "
         let timing = String(format: "psql %.2f s, pgconnect-check %.2f s", pair.psql.seconds, pair.seconds)
@@ -182,7 +182,17 @@ final class NetworkNamespaceTests: XCTestCase {
         XCTAssertEqual(pair.check.json?["outcome"] as? String, status == 1 ? "refused" : "unreachable", "\(label)outcome",
                        file: file, line: line)
         let message = (pair.check.diagnosis?["libpq_message"] as? String).map(Self.atDefaultVerbosity)
-        XCTAssertEqual(message, pair.psql.message, "\(label)libpq_message is not what libpq printed", file: file, line: line)
+        if racyClose {
+            // The listener closes right after 'S': whether the ClientHello meets a closed socket
+            // (RST: "Connection reset by peer", with "server closed the connection unexpectedly")
+            // or the FIN first ("EOF detected") is a race, decided anew for psql and for the check.
+            let forms = ["SSL SYSCALL error: EOF detected", "SSL SYSCALL error: Connection reset by peer"]
+            for (who, text) in [("libpq_message", message ?? ""), ("psql", pair.psql.message)] {
+                XCTAssertTrue(forms.contains(where: text.contains), "\(label)\(who) is not one of libpq's two texts for a closed handshake: \(text)", file: file, line: line)
+            }
+        } else {
+            XCTAssertEqual(message, pair.psql.message, "\(label)libpq_message is not what libpq printed", file: file, line: line)
+        }
         XCTAssertEqual(pair.seconds, pair.psql.seconds, accuracy: Self.tolerance, "\(label)\(timing)", file: file, line: line)
     }
 

@@ -1,14 +1,20 @@
 import Foundation
 
-/// Validates JSON against docs/report.schema.json: the subset of JSON Schema that file uses
-/// (`type`, `required`, `properties`, `additionalProperties: false`, `enum`, `items`, `$ref` to `#/$defs/…`).
+/// Validates JSON against docs/report.schema.json and docs/server-report.schema.json: the subset of
+/// JSON Schema those files use (`type`, `required`, `properties`, `additionalProperties: false`,
+/// `enum`, `items`, `$ref` to `#/$defs/…`, whose sibling keywords apply too, as in draft 2020-12).
 struct SchemaValidator {
     let root: [String: Any]
 
     /// The report schema from the repository (read on each use: it is small, and [String: Any] is not Sendable).
-    static var report: SchemaValidator {
+    static var report: SchemaValidator { named("report.schema.json") }
+
+    /// The `pgconnect-check server` report schema.
+    static var server: SchemaValidator { named("server-report.schema.json") }
+
+    static func named(_ file: String) -> SchemaValidator {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("docs/report.schema.json")
+            .appendingPathComponent("docs/" + file)
         let data = (try? Data(contentsOf: url)) ?? Data("{}".utf8)
         return SchemaValidator(root: (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
     }
@@ -23,7 +29,9 @@ struct SchemaValidator {
     private func resolve(_ schema: [String: Any]) -> [String: Any] {
         guard let reference = schema["$ref"] as? String, reference.hasPrefix("#/$defs/") else { return schema }
         let name = String(reference.dropFirst("#/$defs/".count))
-        return (root["$defs"] as? [String: Any])?[name] as? [String: Any] ?? [:]
+        var merged = (root["$defs"] as? [String: Any])?[name] as? [String: Any] ?? [:]
+        for (key, value) in schema where key != "$ref" { merged[key] = value }
+        return merged
     }
 
     private func typeName(_ value: Any) -> String {

@@ -17,8 +17,8 @@ enum Messages {
     // MARK: libpq (the client's own words)
 
     static let libpq: [Message] = [
-        Message(id: "libpq.key-permissions", producers: "libpq 13–18", source: "\(feSecure) initialize_SSL", loggedBy: .client, about: .clientFiles,
-                patterns: ["has group or world access; file must have", "has group or world access*owned by the current user"],
+        Message(id: "libpq.key-permissions", producers: "libpq 13 (\"; permissions should be u=rw (0600) or less\"), 14–18 (\"; file must have permissions …\")", source: "\(feSecure) initialize_SSL", loggedBy: .client, about: .clientFiles,
+                patterns: ["has group or world access; file must have", "has group or world access*owned by the current user", "has group or world access; permissions should be"],
                 meaning: "libpq refuses a private key others can read.", causes: ["key-permissions"], stopsBeforeServer: true),
         Message(id: "libpq.bad-decrypt", producers: "libpq 13–18 with OpenSSL 1.1/3", source: "\(feSecure) initialize_SSL (SSL_CTX_use_PrivateKey_file)", loggedBy: .client, about: .clientFiles,
                 patterns: ["could not load private key file*bad decrypt", "bad decrypt"],
@@ -176,10 +176,10 @@ enum Messages {
                 meaning: "The server refuses its own private key because others can read it.", causes: ["server-key-permissions"]),
         Message(id: "server.key-check", producers: "PostgreSQL 13–18 (log)", source: "\(beSecure) be_tls_init (SSL_CTX_check_private_key)", loggedBy: .server, about: .serverSetup,
                 patterns: ["check of private key failed"],
-                meaning: "The server's key does not belong to its certificate.", causes: ["server-cert-unloadable"]),
+                meaning: "The server's key does not belong to its certificate.", causes: ["server-key-cert-mismatch"]),
         Message(id: "server.hostssl-without-ssl", producers: "PostgreSQL 9.x (\"hostssl requires SSL to be turned on\"), 10–18 (\"hostssl record cannot match because SSL is disabled\")", source: "\(hba) parse_hba_line", loggedBy: .server, about: .serverSetup,
                 patterns: ["hostssl requires ssl to be turned on", "hostssl record cannot match because ssl is disabled"],
-                meaning: "pg_hba.conf has hostssl lines while ssl is off.", causes: ["server-ssl-off"]),
+                meaning: "pg_hba.conf has hostssl lines while ssl is off.", causes: ["server-ssl-off", "server-ssl-off-old"]),
         Message(id: "server.hba-invalid", producers: "PostgreSQL 13–18 (log at load)", source: "\(hba) parse_hba_line / parse_hba_auth_opt", loggedBy: .server, about: .serverSetup,
                 patterns: ["invalid value for clientcert", "clientcert can only be configured for \"hostssl\" rows", "clientcert only accepts \"verify-full\" when using \"cert\"",
                            "invalid authentication method", "invalid connection type", "end-of-line before", "authentication option not in name=value format",

@@ -175,11 +175,12 @@ extension KnowledgeBase {
         case "libpq.sslcertmode": preferred = lower.contains("did not request") ? ["server-no-ca"] : ["sslcertmode-no-certificate"]
         case "libpq.require-auth": preferred = lower.contains("did not complete authentication") ? ["require-auth-no-exchange"] : ["require-auth-password-line"]
         case "server.startup-packet": preferred = lower.contains("without alpn") ? ["direct-ssl-no-alpn"] : []
+        case "server.hostssl-without-ssl": preferred = lower.contains("requires ssl to be turned on") ? ["server-ssl-off-old"] : ["server-ssl-off"]
         default: break
         }
         if reads.contains(.loadReason), preferred.isEmpty, let reason = details.loadReason?.lowercased() {
             if reason.contains("key values mismatch") {
-                preferred = message.about == .serverSetup ? ["server-cert-unloadable"] : ["key-cert-mismatch"]
+                preferred = message.about == .serverSetup ? ["server-key-cert-mismatch"] : ["key-cert-mismatch"]
             } else if reason.contains("no such file") {
                 preferred = message.about == .serverSetup ? ["server-cert-file-missing"] : ["cert-not-pem"]
             } else if reason.contains("permission denied") {

@@ -52,6 +52,40 @@ public struct DiagnosisCode: RawRepresentable, Hashable, Sendable, Codable, Cust
     public static let connectDenied = Self("connect-denied")
     // any
     public static let unknown = Self("unknown")
+
+    // The server's setup (`pgconnect-check server`).
+    // config: postgresql.conf and the files it includes
+    public static let serverConfigSyntaxError = Self("server-config-syntax-error")
+    public static let serverConfigUnknownParameter = Self("server-config-unknown-parameter")
+    public static let serverConfigInvalidValue = Self("server-config-invalid-value")
+    public static let serverConfigFileMissing = Self("server-config-file-missing")
+    // tls: the server's certificate, key, CA file and CRLs as be_tls_init() loads them
+    public static let serverCertMissing = Self("server-cert-missing")
+    public static let serverCertInvalid = Self("server-cert-invalid")
+    public static let serverCertTooWeak = Self("server-cert-too-weak")
+    public static let serverCertNotYetValid = Self("server-cert-not-yet-valid")
+    public static let serverFileUnreadable = Self("server-file-unreadable")
+    public static let serverKeyMissing = Self("server-key-missing")
+    public static let serverKeyInvalid = Self("server-key-invalid")
+    public static let serverKeyOwner = Self("server-key-owner")
+    public static let serverKeyPermissions = Self("server-key-permissions")
+    public static let serverKeyEncrypted = Self("server-key-encrypted")
+    public static let serverKeyCertMismatch = Self("server-key-cert-mismatch")
+    public static let serverTLSSettingInvalid = Self("server-tls-setting-invalid")
+    public static let serverCAFileMissing = Self("server-ca-file-missing")
+    public static let serverCAFileInvalid = Self("server-ca-file-invalid")
+    public static let serverCRLMissing = Self("server-crl-missing")
+    public static let serverCRLInvalid = Self("server-crl-invalid")
+    public static let serverCRLIncomplete = Self("server-crl-incomplete")
+    public static let serverCRLExpired = Self("server-crl-expired")
+    // authentication: pg_hba.conf and pg_ident.conf as load_hba()/load_ident() read them
+    public static let hbaInvalidLine = Self("hba-invalid-line")
+    public static let identInvalidLine = Self("ident-invalid-line")
+    public static let hbaLineNeverMatches = Self("hba-line-never-matches")
+    public static let hbaNoCertLine = Self("hba-no-cert-line")
+    public static let identMapMissing = Self("ident-map-missing")
+    // network: the --admin connection
+    public static let adminConnectionFailed = Self("admin-connection-failed")
 }
 
 /// A stable identifier for a risk in a login that works.
@@ -73,4 +107,27 @@ public struct WarningCode: RawRepresentable, Hashable, Sendable, Codable, Custom
     /// libpq's own attempt contradicted a local prediction (the files predicted a failure and
     /// libpq connected, or failed differently): libpq's result stands; the prediction was a bug.
     public static let predictionContradicted = Self("prediction-contradicted")
+
+    // The server's setup (`pgconnect-check server`).
+    /// An earlier pg_hba.conf line takes every connection (or some addresses) of a later one.
+    public static let hbaLineShadowed = Self("hba-line-shadowed")
+    /// A pg_hba.conf line open to every address (`0.0.0.0/0`, `::/0`, `all`).
+    public static let hbaAnyAddress = Self("hba-any-address")
+    /// A pg_ident.conf map no pg_hba.conf line uses.
+    public static let identMapUnused = Self("ident-map-unused")
+    /// A pg_ident.conf line that cannot match the certificate names compared through its map.
+    public static let identMapNeverMatches = Self("ident-map-never-matches")
+    /// ssl_ca_file holds an intermediate CA without its root.
+    public static let serverCAChainIncomplete = Self("server-ca-chain-incomplete")
+    /// An encrypted server key whose ssl_passphrase_command does not run on reload.
+    public static let serverKeyReloadNeedsPassphrase = Self("server-key-reload-needs-passphrase")
+    /// ssl_min_protocol_version allows TLS 1.0 or 1.1.
+    public static let tlsOldProtocol = Self("tls-old-protocol")
+    /// The running server has not applied settings its files hold (`--admin`).
+    public static let serverSettingsPendingReload = Self("server-settings-pending-reload")
+    public static let serverSettingsPendingRestart = Self("server-settings-pending-restart")
+    /// pg_hba.conf or pg_ident.conf changed after the running server last loaded them (`--admin`).
+    public static let authFileChanged = Self("auth-file-changed")
+    /// A line the simulation cannot evaluate exactly, or syntax the server's version reads differently.
+    public static let authFileNote = Self("auth-file-note")
 }
