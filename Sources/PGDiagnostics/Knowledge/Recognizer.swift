@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import PGConnect
 
 extension KnowledgeBase {
@@ -41,10 +46,11 @@ extension KnowledgeBase {
         guard !text.lower.isEmpty else { return nil }
         // The prefixes the normalised text drops (psql:, connection to server, a log prefix) show the side.
         let detected = side ?? Self.side(of: text.original.lowercased())
+        let bytes = ByteText(text.lower)
         var best: (message: Message, score: Int)?
-        for message in Messages.all {
+        for (message, patterns) in Glob.compiled {
             var length = 0
-            for pattern in message.patterns { length = max(length, Glob.match(pattern, in: text.lower) ?? 0) }
+            for parts in patterns { length = max(length, Glob.match(parts, in: bytes) ?? 0) }
             guard length > 0 else { continue }
             var score = length
             if let own = message.loggedBy, let detected { score += own == detected ? 1000 : -500 }
@@ -79,7 +85,8 @@ extension KnowledgeBase {
     }
 
     /// Which side wrote a lower-cased line, when the line shows it.
-    static func side(of lower: String) -> Side? {
+    static func side(of lowercased: String) -> Side? {
+        let lower = ByteText(lowercased)
         let serverMarks = ["could not accept ssl connection", "client certificate verification failed", "connection to client lost", "could not send data to client",
                            "could not receive data from client", "database system is shut down", "configuration file", "postmaster", "connection authenticated:",
                            "connection received:", "connection authorized:"]
@@ -88,7 +95,7 @@ extension KnowledgeBase {
                            "failed to connect", "pq:", "error communicating", "error performing tls handshake"]
         if clientMarks.contains(where: lower.contains) { return .client }
         // A server log line: "LOG:  …" or "<timestamp> … [pid] LOG:" (a client prints FATAL and ERROR lines too).
-        if lower.hasPrefix("log:") || lower.contains("] log:") || lower.contains(" log: ") && lower.first?.isNumber == true { return .server }
+        if lowercased.hasPrefix("log:") || lower.contains("] log:") || lower.contains(" log: ") && lowercased.first?.isNumber == true { return .server }
         return nil
     }
 
@@ -96,7 +103,7 @@ extension KnowledgeBase {
         let lower = text.lower
         var details = Details()
         details.path = quotedPath(in: text.original)
-        details.reason = TLSVocabulary.reason(in: lower)
+        details.reason = TLSVocabulary.reason(in: ByteText(lower))
         details.alert = TLSVocabulary.alert(in: lower)
         for encryption in ["no encryption", "ssl off", "ssl encryption", "ssl on", "gss encryption"] where lower.hasSuffix(encryption) || lower.contains(encryption + "\"") || lower.contains(", " + encryption) {
             details.encryption = encryption
@@ -283,15 +290,57 @@ struct Normalized {
 
 /// Patterns with `*` for any text: the parts must appear in order.
 enum Glob {
-    /// The number of literal characters matched, or nil.
-    static func match(_ pattern: String, in text: String) -> Int? {
-        var searched = Substring(text)
+    /// Every message with its patterns split at `*` into UTF-8 parts, once.
+    static let compiled: [(KnowledgeBase.Message, [[[UInt8]]])] = Messages.all.map { message in
+        (message, message.patterns.map(parts))
+    }
+
+    static func parts(_ pattern: String) -> [[UInt8]] {
+        pattern.split(separator: "*", omittingEmptySubsequences: true).map { Array($0.utf8) }
+    }
+
+    /// The number of literal bytes matched, or nil.
+    static func match(_ parts: [[UInt8]], in text: ByteText) -> Int? {
+        var position = 0
         var matched = 0
-        for part in pattern.split(separator: "*", omittingEmptySubsequences: true) {
-            guard let range = searched.firstScalarRange(of: part) else { return nil }
+        for part in parts {
+            guard let found = text.find(part, from: position) else { return nil }
             matched += part.count
-            searched = searched[range.upperBound...]
+            position = found + part.count
         }
         return matched
     }
+
+    static func match(_ pattern: String, in text: String) -> Int? { match(parts(pattern), in: ByteText(text)) }
+}
+
+/// Lower-cased text as UTF-8 bytes, searched with memchr and memcmp: recognition runs several times per
+/// failed check, so it must cost microseconds, not the generic collection search's milliseconds.
+struct ByteText {
+    let bytes: [UInt8]
+
+    init(_ text: String) { bytes = Array(text.utf8) }
+
+    /// The offset of the first `needle` at or after `start`.
+    func find(_ needle: [UInt8], from start: Int = 0) -> Int? {
+        guard start <= bytes.count else { return nil }
+        if needle.isEmpty { return start }
+        return bytes.withUnsafeBufferPointer { haystack in
+            needle.withUnsafeBufferPointer { pattern in
+                guard let base = haystack.baseAddress, let first = pattern.first, let rest = pattern.baseAddress.map({ $0 + 1 }) else { return nil }
+                var position = start
+                let last = haystack.count - pattern.count
+                while position <= last {
+                    // memchr finds the first byte, memcmp the rest.
+                    guard let hit = memchr(base + position, Int32(first), last - position + 1) else { return nil }
+                    let offset = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                    if pattern.count == 1 || memcmp(base + offset + 1, rest, pattern.count - 1) == 0 { return offset }
+                    position = offset + 1
+                }
+                return nil
+            }
+        }
+    }
+
+    func contains(_ text: String) -> Bool { find(Array(text.utf8)) != nil }
 }

@@ -76,7 +76,15 @@ public enum TLSVocabulary {
 
     /// The verify reason named in lower-cased `text`, the most specific spelling first
     /// ("self-signed certificate in certificate chain" before "self-signed certificate").
-    public static func reason(in text: String) -> Reason? {
+    public static func reason(in text: String) -> Reason? { reason(in: ByteText(text.lowercased())) }
+
+    /// Every reason's spellings (and `X509_V_ERR_*` name) as UTF-8, once.
+    static let compiledSpellings: [(Reason, [UInt8])] = reasons.flatMap { reason in
+        (reason.spellings + (reason.name.map { [$0.lowercased()] } ?? [])).map { (reason, Array($0.utf8)) }
+    }
+
+    static func reason(in bytes: ByteText) -> Reason? {
+        let text = String(decoding: bytes.bytes, as: UTF8.self)
         // pgloader and OpenSSL's own tools: "SSL verify error: 20 X509_V_ERR_…", "verify error:num=20".
         for marker in ["verify error: ", "verify error:num=", "verify return code: "] {
             if let range = text.firstScalarRange(of: marker) {
@@ -85,10 +93,8 @@ public enum TLSVocabulary {
             }
         }
         var best: (reason: Reason, length: Int)?
-        for reason in reasons {
-            for spelling in reason.spellings + (reason.name.map { [$0.lowercased()] } ?? []) where text.contains(spelling) {
-                if spelling.count > best?.length ?? 0 { best = (reason, spelling.count) }
-            }
+        for (reason, spelling) in compiledSpellings where spelling.count > best?.length ?? 0 && bytes.find(spelling) != nil {
+            best = (reason, spelling.count)
         }
         return best?.reason
     }
