@@ -98,40 +98,40 @@ final class PeerChain: Sendable {
         var pointers: [OpaquePointer]
     }
 
-    private enum State {
-        case retained(References)
-        case decoded([CertificateInfo])
+    /// Either the retained OpenSSL certificates (until first read) or their decoded form. Two
+    /// optionals rather than an enum with payloads: Swift would keep the enum's case in the spare
+    /// bits of the array pointer, which LeakSanitizer then does not recognise as a pointer.
+    private struct State {
+        var references: References?
+        var decoded: [CertificateInfo]?
     }
 
     private let state: Mutex<State>
 
     init(_ certificates: [CertificateInfo]) {
-        state = Mutex(.decoded(certificates))
+        state = Mutex(State(references: nil, decoded: certificates))
     }
 
     /// Takes a reference to each certificate (`X509_up_ref`); the caller's stay untouched.
     init(retaining certificates: [OpaquePointer]) {
         for certificate in certificates { X509_up_ref(certificate) }
-        state = Mutex(.retained(References(pointers: certificates)))
+        state = Mutex(State(references: References(pointers: certificates), decoded: nil))
     }
 
     var certificates: [CertificateInfo] {
         state.withLock { state in
-            switch state {
-            case .decoded(let certificates):
-                return certificates
-            case .retained(let references):
-                let certificates = references.pointers.map { CertificateInfo($0) }
-                references.pointers.forEach { X509_free($0) }
-                state = .decoded(certificates)
-                return certificates
-            }
+            if let decoded = state.decoded { return decoded }
+            let references = state.references?.pointers ?? []
+            let certificates = references.map { CertificateInfo($0) }
+            references.forEach { X509_free($0) }
+            state = State(references: nil, decoded: certificates)
+            return certificates
         }
     }
 
     deinit {
         state.withLock { state in
-            if case .retained(let references) = state { references.pointers.forEach { X509_free($0) } }
+            if state.decoded == nil { state.references?.pointers.forEach { X509_free($0) } }
         }
     }
 }
