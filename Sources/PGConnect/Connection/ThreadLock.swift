@@ -12,11 +12,11 @@ import Darwin
 /// `Synchronization.Mutex` would do as well, except that ThreadSanitizer on Linux cannot see it
 /// (scripts/tsan.supp): with a pthread mutex, `scripts/check-all.sh` checks these paths for real
 /// races instead of suppressing reports about them.
-final class ThreadLock<Value: Sendable>: @unchecked Sendable {
+package final class ThreadLock<Value: Sendable>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private var value: Value
 
-    init(_ value: Value) {
+    package init(_ value: Value) {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
@@ -29,7 +29,7 @@ final class ThreadLock<Value: Sendable>: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+    package func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body(&value)

@@ -38,7 +38,24 @@ public struct FailureExplainer: Sendable {
 
     /// libpq's message of the attempt that explains `error`, read through the knowledge base.
     static func recognize(_ error: ConnectionError) -> KnowledgeBase.Recognition? {
-        KnowledgeBase.recognize(decisiveAttempt(error)?.message ?? error.message, loggedBy: .client)
+        recognizeClientMessage(decisiveAttempt(error)?.message ?? error.message)
+    }
+
+    /// libpq's recent messages, read: one failed check reads the same message in several places
+    /// (the probe decision, the outcome, the diagnosis, the simulation).
+    static let recognitions = ThreadLock<[String: KnowledgeBase.Recognition]>([:])
+
+    /// `text` (libpq's, so the client's) read through the knowledge base, once per distinct text.
+    static func recognizeClientMessage(_ text: String) -> KnowledgeBase.Recognition? {
+        if let known = recognitions.withLock({ $0[text] }) { return known }
+        let recognition = KnowledgeBase.recognize(text, loggedBy: .client)
+        if let recognition {
+            recognitions.withLock { cache in
+                if cache.count >= 64 { cache.removeAll(keepingCapacity: true) }
+                cache[text] = recognition
+            }
+        }
+        return recognition
     }
 
     /// The TLS alert named in an OpenSSL reason (`tlsv1 alert unknown ca` → `unknown ca`).
@@ -59,7 +76,7 @@ public struct FailureExplainer: Sendable {
     /// The attempt that explains a failure: the one before a prefer/allow plaintext retry, else the last.
     static func decisiveAttempt(_ error: ConnectionError) -> ConnectionError.Attempt? {
         if error.attempts.count > 1, let last = error.attempts.last,
-           ["no encryption", "ssl off"].contains(KnowledgeBase.recognize(last.message, loggedBy: .client)?.details.encryption ?? "") {
+           ["no encryption", "ssl off"].contains(recognizeClientMessage(last.message)?.details.encryption ?? "") {
             return error.attempts[error.attempts.count - 2]
         }
         return error.attempts.last
@@ -112,7 +129,7 @@ private struct Context {
         let decisive = FailureExplainer.decisiveAttempt(error)
         self.attempt = decisive
         self.text = decisive?.message ?? error.message
-        self.recognition = KnowledgeBase.recognize(text, loggedBy: .client)
+        self.recognition = FailureExplainer.recognizeClientMessage(text)
     }
 
     mutating func diagnose() -> Report.Diagnosis {

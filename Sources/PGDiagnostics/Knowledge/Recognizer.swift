@@ -85,15 +85,16 @@ extension KnowledgeBase {
     }
 
     /// Which side wrote a lower-cased line, when the line shows it.
+    static let serverMarks = ["could not accept ssl connection", "client certificate verification failed", "connection to client lost",
+                              "could not send data to client", "could not receive data from client", "database system is shut down", "configuration file",
+                              "postmaster", "connection authenticated:", "connection received:", "connection authorized:"].map { Array($0.utf8) }
+    static let clientMarks = ["ssl error:", "psql:", "pg_dump:", "pg_restore:", "connection to server", "could not connect to server", "operationalerror",
+                              "failed to connect", "pq:", "error communicating", "error performing tls handshake"].map { Array($0.utf8) }
+
     static func side(of lowercased: String) -> Side? {
         let lower = ByteText(lowercased)
-        let serverMarks = ["could not accept ssl connection", "client certificate verification failed", "connection to client lost", "could not send data to client",
-                           "could not receive data from client", "database system is shut down", "configuration file", "postmaster", "connection authenticated:",
-                           "connection received:", "connection authorized:"]
-        if serverMarks.contains(where: lower.contains) { return .server }
-        let clientMarks = ["ssl error:", "psql:", "pg_dump:", "pg_restore:", "connection to server", "could not connect to server", "operationalerror",
-                           "failed to connect", "pq:", "error communicating", "error performing tls handshake"]
-        if clientMarks.contains(where: lower.contains) { return .client }
+        if serverMarks.contains(where: { lower.find($0) != nil }) { return .server }
+        if clientMarks.contains(where: { lower.find($0) != nil }) { return .client }
         // A server log line: "LOG:  …" or "<timestamp> … [pid] LOG:" (a client prints FATAL and ERROR lines too).
         if lowercased.hasPrefix("log:") || lower.contains("] log:") || lower.contains(" log: ") && lowercased.first?.isNumber == true { return .server }
         return nil
