@@ -249,3 +249,17 @@ extension KnowledgeBaseTests {
         XCTAssertEqual(KnowledgeBase.keywordsIntroduced["sslnegotiation"], 17)
     }
 }
+
+extension KnowledgeBaseTests {
+    /// People paste errors with their connection strings in them: explain never repeats a secret.
+    func testPastedSecretsAreNotRepeated() {
+        let text = "failed-to-connect, dburl:postgres://app:hunter2@db.internal:5432/app?sslmode=verify-full, err:x509: certificate signed by unknown authority\n"
+            + "psql: error: connection to server at \"db\" (10.0.0.5), port 5432 failed: password authentication failed for user \"app\" (password=s3cret sslpassword='key pass' host=db)"
+        let findings = explainer.explain(text)
+        XCTAssertEqual(findings.count, 2)
+        let output = ExplanationRenderer.text(findings) + ExplanationRenderer.json(findings)
+        for secret in ["hunter2", "s3cret", "key pass", "pass'"] { XCTAssertFalse(output.contains(secret), secret) }
+        XCTAssertTrue(output.contains("postgres://app:***@db.internal"), output)
+        XCTAssertTrue(output.contains("host=db"), output)
+    }
+}

@@ -187,6 +187,25 @@ final class LibPQVersionRulesTests: XCTestCase {
         print("LibPQVersionRulesTests (c) sslrootcert=system:\n  " + report.joined(separator: "\n  "))
     }
 
+    // MARK: (e) which libpq introduced each keyword
+
+    /// ``KnowledgeBase/keywordsIntroduced``: every keyword is refused as unknown by each libpq at
+    /// hand older than the version it names, and known to every one from that version on.
+    func testKeywordsIntroducedByVersion() throws {
+        var report: [String] = []
+        for client in try Self.clients() {
+            let version = try client.loadedVersion(runner: .current)
+            for (keyword, introduced) in KnowledgeBase.keywordsIntroduced.sorted(by: { $0.key < $1.key }) where !keyword.contains("=") {
+                let outcome = try client.connect("host=127.0.0.1 port=1 connect_timeout=2 gssencmode=disable \(keyword)=x", runner: .current, home: .unset)
+                let unknown = outcome.stderr.contains("invalid connection option \"\(keyword)\"")
+                XCTAssertEqual(unknown, version / 10000 < introduced,
+                               "\(client.label): \(keyword) (introduced in \(introduced)) \(unknown ? "unknown" : "known"): \(outcome.firstLine)")
+                if unknown { report.append("\(client.label): \(keyword) unknown") }
+            }
+        }
+        print("LibPQVersionRulesTests (e) keywords:\n  " + report.joined(separator: "\n  "))
+    }
+
     // MARK: (d) the private key's mode
 
     /// libpq's key-mode rule (``LibPQRules/forbiddenKeyModeBits(ownerIsRoot:)``: 0600 or less for

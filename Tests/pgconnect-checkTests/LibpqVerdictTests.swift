@@ -244,31 +244,20 @@ final class LibpqVerdictTests: XCTestCase {
     func run(_ jobs: [Job]) async throws -> [Outcome] {
         let psql = self.psql!
         let base = baseEnvironment()
-        let results = Results<Result<Outcome, Error>>(count: jobs.count)
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let group = DispatchGroup()
-            for _ in 0..<min(Self.width, max(jobs.count, 1)) {
-                group.enter()
-                Thread {
-                    while let index = results.claim() {
-                        let job = jobs[index]
-                        results.set(index, Result {
-                            let environment = base.merging(job.invocation.environment) { $1 }
-                            let home = job.invocation.environment["HOME"] ?? job.runner.home ?? base["HOME"]
-                            let conninfo = try Self.libpqConninfo(job.invocation.arguments)
-                            let runPsql = try Self.execute([psql, "-X", "-w", "-c", "select 1", "-d", conninfo], runner: job.runner,
-                                                           environment: environment, home: home, timeout: Self.psqlTimeout)
-                            let check = try Self.execute([job.runner.binary, "--format", "json"] + job.invocation.arguments, runner: job.runner,
-                                                         environment: environment, home: home, timeout: Self.checkTimeout)
-                            return Outcome(job: job, psql: runPsql, check: check)
-                        })
-                    }
-                    group.leave()
-                }.start()
+        let results = await ConcurrentRuns.map(jobs.count, width: Self.width) { index -> Result<Outcome, Error> in
+            let job = jobs[index]
+            return Result {
+                let environment = base.merging(job.invocation.environment) { $1 }
+                let home = job.invocation.environment["HOME"] ?? job.runner.home ?? base["HOME"]
+                let conninfo = try Self.libpqConninfo(job.invocation.arguments)
+                let runPsql = try Self.execute([psql, "-X", "-w", "-c", "select 1", "-d", conninfo], runner: job.runner,
+                                               environment: environment, home: home, timeout: Self.psqlTimeout)
+                let check = try Self.execute([job.runner.binary, "--format", "json"] + job.invocation.arguments, runner: job.runner,
+                                             environment: environment, home: home, timeout: Self.checkTimeout)
+                return Outcome(job: job, psql: runPsql, check: check)
             }
-            group.notify(queue: .global()) { continuation.resume() }
         }
-        return try results.values.map { try $0!.get() }
+        return try results.map { try $0.get() }
     }
 
     /// `command` as the runner with `environment` and `HOME` (nil: unset), ended after `timeout` s
@@ -363,26 +352,4 @@ final class LibpqVerdictTests: XCTestCase {
         }
         return "\(outcome.job.scenario) [\(outcome.job.runner.label)]: \(psqlText); pgconnect-check exit \(check.status): \(diagnosis)"
     }
-}
-
-/// Results filled in by worker threads. `@unchecked Sendable`: every access goes through `lock`.
-private final class Results<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
-    private var stored: [T?]
-
-    init(count: Int) { stored = Array(repeating: nil, count: count) }
-
-    /// The next index to work on, or nil when every one is taken.
-    func claim() -> Int? {
-        lock.withLock {
-            guard next < stored.count else { return nil }
-            defer { next += 1 }
-            return next
-        }
-    }
-
-    func set(_ index: Int, _ value: T) { lock.withLock { stored[index] = value } }
-
-    var values: [T?] { lock.withLock { stored } }
 }

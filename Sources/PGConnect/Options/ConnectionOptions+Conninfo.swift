@@ -158,7 +158,7 @@ extension ConnectionOptions {
         return result
     }
 
-    static func isSecret(_ keyword: String) -> Bool {
+    package static func isSecret(_ keyword: String) -> Bool {
         LibPQKeywords.linked.keyword(keyword)?.isSecret ?? (keyword == "password" || keyword == "sslpassword")
     }
 

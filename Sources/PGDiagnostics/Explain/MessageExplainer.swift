@@ -68,8 +68,44 @@ public struct MessageExplainer: Sendable {
     }
 
     static func finding(_ recognition: KnowledgeBase.Recognition, message: String) -> Finding {
-        Finding(message: message, meaning: recognition.message.meaning, causes: recognition.causes, note: recognition.reading,
+        Finding(message: redacted(message), meaning: recognition.message.meaning, causes: recognition.causes, note: recognition.reading,
                 messageID: recognition.message.id, loggedBy: recognition.loggedBy, about: recognition.about, isConsequence: false)
+    }
+
+    /// `text` with the secrets people paste along with an error replaced by `***`: the password of
+    /// a `postgres://user:password@host` URL and the value of `password=`/`sslpassword=` (and every
+    /// keyword libpq marks as a secret), quoted or not.
+    static func redacted(_ text: String) -> String {
+        var result = ""
+        var rest = Substring(text)
+        while let scheme = rest.firstScalarRange(of: "://") {
+            result += rest[..<scheme.upperBound]
+            rest = rest[scheme.upperBound...]
+            let authority = rest.prefix { !"/?# \n\"'".contains($0) }
+            if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
+                result += rest[..<rest.index(after: colon)] + "***"
+                rest = rest[at...]
+            }
+        }
+        result += rest
+        var words: [String] = []
+        var pendingQuote = false
+        for word in result.split(separator: " ", omittingEmptySubsequences: false) {
+            if pendingQuote {
+                // The rest of a quoted secret value: dropped up to its closing quote.
+                if word.hasSuffix("'") { pendingQuote = false }
+                continue
+            }
+            if let equals = word.firstIndex(of: "="),
+               ConnectionOptions.isSecret(String(word[..<equals].drop { !$0.isLetter }).lowercased()) {
+                let value = word[word.index(after: equals)...]
+                pendingQuote = value.hasPrefix("'") && (value.count == 1 || !value.dropFirst().hasSuffix("'"))
+                words.append(word[...equals] + "***")
+            } else {
+                words.append(String(word))
+            }
+        }
+        return words.joined(separator: " ")
     }
 
     static func isDetailLine(_ line: String) -> Bool {

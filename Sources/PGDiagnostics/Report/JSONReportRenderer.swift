@@ -15,6 +15,27 @@ public struct JSONReportRenderer: Sendable {
         Self.json(report).serialized(indent: pretty ? 2 : nil)
     }
 
+    /// One check, as `check` and `server` print it.
+    static func json(_ check: Report.Check) -> JSONValue {
+        .object([
+            ("layer", .string(check.layer.rawValue)),
+            ("id", .string(check.id)),
+            ("status", .string(check.status.rawValue)),
+            ("summary", .string(check.summary)),
+            ("detail", .string(check.detail)),
+        ])
+    }
+
+    /// One warning, as `check` and `server` print it.
+    static func json(_ warning: Report.Warning) -> JSONValue {
+        .object([("code", .string(warning.code.rawValue)), ("summary", .string(warning.summary)), ("fixes", .array(warning.fixes.map { .string($0) }))])
+    }
+
+    /// A pg_hba.conf line, as `check` and `server` print it.
+    static func json(_ line: Report.HBALine) -> JSONValue {
+        .object([("file", .string(line.file)), ("line", .int(line.line)), ("text", .string(line.text))])
+    }
+
     /// The report as a ``JSONValue``.
     public static func json(_ report: Report) -> JSONValue {
         .object([
@@ -29,23 +50,9 @@ public struct JSONReportRenderer: Sendable {
                 ("sslmode", .string(report.target.sslmode)),
                 ("conninfo", .string(report.target.conninfo)),
             ])),
-            ("checks", .array(report.checks.map { check in
-                .object([
-                    ("layer", .string(check.layer.rawValue)),
-                    ("id", .string(check.id)),
-                    ("status", .string(check.status.rawValue)),
-                    ("summary", .string(check.summary)),
-                    ("detail", .string(check.detail)),
-                ])
-            })),
+            ("checks", .array(report.checks.map(json))),
             ("diagnosis", report.diagnosis.map(json) ?? .null),
-            ("warnings", .array(report.warnings.map { warning in
-                .object([
-                    ("code", .string(warning.code.rawValue)),
-                    ("summary", .string(warning.summary)),
-                    ("fixes", .array(warning.fixes.map { .string($0) })),
-                ])
-            })),
+            ("warnings", .array(report.warnings.map(json))),
             ("tls", report.tls.map(json) ?? .null),
             ("server", report.server.map { server in
                 .object([
@@ -85,7 +92,7 @@ public struct JSONReportRenderer: Sendable {
             ("sqlstate", .string(diagnosis.sqlState)),
         ]
         if let line = diagnosis.hbaLine {
-            members.append(("hba_line", .object([("file", .string(line.file)), ("line", .int(line.line)), ("text", .string(line.text))])))
+            members.append(("hba_line", json(line)))
         }
         if let map = diagnosis.identMap { members.append(("ident_map", .string(map))) }
         return .object(members)

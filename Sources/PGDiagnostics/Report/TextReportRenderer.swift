@@ -102,35 +102,9 @@ public struct TextReportRenderer: Sendable {
         return String(rounded)
     }
 
-    private func bullet(_ text: String) -> [String] {
-        var lines = wrap(text, indent: "    ")
-        if !lines.isEmpty { lines[0] = "  • " + lines[0].dropFirst(4) }
-        return lines
-    }
-
-    private func wrap(_ text: String, indent: String) -> [String] {
-        var result: [String] = []
-        for paragraph in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            var line = ""
-            for word in paragraph.split(separator: " ", omittingEmptySubsequences: false) {
-                if !line.isEmpty && line.count + word.count + 1 > width - indent.count {
-                    result.append(indent + line)
-                    line = String(word)
-                } else {
-                    line += line.isEmpty ? String(word) : " " + word
-                }
-            }
-            result.append(indent + line)
-        }
-        return result
-    }
-
-    private func paint(_ text: String, _ code: Int, bold: Bool = false) -> String {
-        guard colour else { return text }
-        return "\u{1B}[\(bold ? "1;" : "")\(code)m\(text)\u{1B}[0m"
-    }
-
-    private func bold(_ text: String) -> String {
-        colour ? "\u{1B}[1m\(text)\u{1B}[0m" : text
-    }
+    private var style: TextStyle { TextStyle(colour: colour, width: width) }
+    private func bullet(_ text: String) -> [String] { style.bullet(text) }
+    private func wrap(_ text: String, indent: String) -> [String] { style.wrap(text, indent: indent) }
+    private func paint(_ text: String, _ code: Int, bold: Bool = false) -> String { style.paint(text, code, bold: bold) }
+    private func bold(_ text: String) -> String { style.bold(text) }
 }

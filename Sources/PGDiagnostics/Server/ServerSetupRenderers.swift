@@ -34,24 +34,10 @@ public struct ServerSetupJSONRenderer: Sendable {
                 ("os_user", .string(server.osUser)),
             ])),
             ("login", report.login.map(json) ?? .null),
-            ("checks", .array(report.checks.map { check in
-                .object([
-                    ("layer", .string(check.layer.rawValue)),
-                    ("id", .string(check.id)),
-                    ("status", .string(check.status.rawValue)),
-                    ("summary", .string(check.summary)),
-                    ("detail", .string(check.detail)),
-                ])
-            })),
+            ("checks", .array(report.checks.map(JSONReportRenderer.json))),
             ("diagnosis", report.diagnosis.map(json) ?? .null),
             ("problems", .array(report.problems.map(json))),
-            ("warnings", .array(report.warnings.map { warning in
-                .object([
-                    ("code", .string(warning.code.rawValue)),
-                    ("summary", .string(warning.summary)),
-                    ("fixes", .array(warning.fixes.map { .string($0) })),
-                ])
-            })),
+            ("warnings", .array(report.warnings.map(JSONReportRenderer.json))),
             ("settings", .array(report.settings.map { setting in
                 .object([
                     ("name", .string(setting.name)),
@@ -61,10 +47,6 @@ public struct ServerSetupJSONRenderer: Sendable {
                 ])
             })),
         ])
-    }
-
-    static func json(_ line: Report.HBALine) -> JSONValue {
-        .object([("file", .string(line.file)), ("line", .int(line.line)), ("text", .string(line.text))])
     }
 
     static func json(_ problem: ServerSetupReport.Problem) -> JSONValue {
@@ -82,7 +64,7 @@ public struct ServerSetupJSONRenderer: Sendable {
             ("file", .string(problem.file)),
             ("line", problem.line.map { .int($0) } ?? .null),
         ]
-        if let line = problem.hbaLine { members.append(("hba_line", json(line))) }
+        if let line = problem.hbaLine { members.append(("hba_line", JSONReportRenderer.json(line))) }
         if let map = problem.identMap { members.append(("ident_map", .string(map))) }
         return .object(members)
     }
@@ -98,7 +80,7 @@ public struct ServerSetupJSONRenderer: Sendable {
             ("verified_chain", login.verifiedChain.map { .array($0.map { .string($0) }) } ?? .null),
             ("decision", .string(login.decision)),
             ("steps", .array(login.steps.map { .string($0) })),
-            ("hba_line", login.hbaLine.map(json) ?? .null),
+            ("hba_line", login.hbaLine.map(JSONReportRenderer.json) ?? .null),
             ("ident_map", .string(login.identMap)),
             ("succeeds", .bool(login.succeeds)),
         ])
@@ -218,35 +200,9 @@ public struct ServerSetupTextRenderer: Sendable {
         }
     }
 
-    private func bullet(_ text: String) -> [String] {
-        var lines = wrap(text, indent: "    ")
-        if !lines.isEmpty { lines[0] = "  • " + lines[0].dropFirst(4) }
-        return lines
-    }
-
-    private func wrap(_ text: String, indent: String) -> [String] {
-        var result: [String] = []
-        for paragraph in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            var line = ""
-            for word in paragraph.split(separator: " ", omittingEmptySubsequences: false) {
-                if !line.isEmpty && line.count + word.count + 1 > width - indent.count {
-                    result.append(indent + line)
-                    line = String(word)
-                } else {
-                    line += line.isEmpty ? String(word) : " " + word
-                }
-            }
-            result.append(indent + line)
-        }
-        return result
-    }
-
-    private func paint(_ text: String, _ code: Int, bold: Bool = false) -> String {
-        guard colour else { return text }
-        return "\u{1B}[\(bold ? "1;" : "")\(code)m\(text)\u{1B}[0m"
-    }
-
-    private func bold(_ text: String) -> String {
-        colour ? "\u{1B}[1m\(text)\u{1B}[0m" : text
-    }
+    private var style: TextStyle { TextStyle(colour: colour, width: width) }
+    private func bullet(_ text: String) -> [String] { style.bullet(text) }
+    private func wrap(_ text: String, indent: String) -> [String] { style.wrap(text, indent: indent) }
+    private func paint(_ text: String, _ code: Int, bold: Bool = false) -> String { style.paint(text, code, bold: bold) }
+    private func bold(_ text: String) -> String { style.bold(text) }
 }

@@ -23,6 +23,44 @@ enum TextLayout {
     }
 }
 
+/// Wrapping, bullets and ANSI colour of the text reports (`check`'s and `server`'s).
+struct TextStyle {
+    var colour: Bool
+    var width: Int
+
+    func bullet(_ text: String) -> [String] {
+        var lines = wrap(text, indent: "    ")
+        if !lines.isEmpty { lines[0] = "  • " + lines[0].dropFirst(4) }
+        return lines
+    }
+
+    func wrap(_ text: String, indent: String) -> [String] {
+        var result: [String] = []
+        for paragraph in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            var line = ""
+            for word in paragraph.split(separator: " ", omittingEmptySubsequences: false) {
+                if !line.isEmpty && line.count + word.count + 1 > width - indent.count {
+                    result.append(indent + line)
+                    line = String(word)
+                } else {
+                    line += line.isEmpty ? String(word) : " " + word
+                }
+            }
+            result.append(indent + line)
+        }
+        return result
+    }
+
+    func paint(_ text: String, _ code: Int, bold: Bool = false) -> String {
+        guard colour else { return text }
+        return "\u{1B}[\(bold ? "1;" : "")\(code)m\(text)\u{1B}[0m"
+    }
+
+    func bold(_ text: String) -> String {
+        colour ? "\u{1B}[1m\(text)\u{1B}[0m" : text
+    }
+}
+
 /// Path text, without NSString.
 enum FilePath {
     /// NSString's `deletingLastPathComponent`: runs of slashes count as one and a trailing slash is
